@@ -1,0 +1,249 @@
+//! The extractive answer composer: picks the sentences of the retrieved passages that best
+//! answer the question and cites their articles. Nothing is invented: every sentence of an
+//! answer is copied from a cited passage. When the knowledge base does not cover the question
+//! well enough, the reply says so and offers a person.
+
+use std::collections::HashSet;
+use unicode_segmentation::UnicodeSegmentation;
+use warmline_domain::{Citation, QueryTerm, Reply, ReplyKind, SearchHit, SearchResult};
+
+/// The suggestion that asks for a person (the handoff issue turns it into a queue).
+pub const TALK_TO_A_PERSON: &str = "Talk to a person";
+
+/// Tuning of the composer.
+#[derive(Debug, Clone)]
+pub struct ComposerConfig {
+    /// Minimum share of the question's weighted terms that the best passage must contain.
+    pub min_support: f32,
+    /// At most this many sentences in an answer.
+    pub max_sentences: usize,
+    /// Stop adding sentences past this many characters.
+    pub max_chars: usize,
+    /// Passages considered (from the top of the search result).
+    pub passages: usize,
+}
+
+impl Default for ComposerConfig {
+    fn default() -> Self {
+        Self {
+            min_support: 0.6,
+            max_sentences: 3,
+            max_chars: 480,
+            passages: 3,
+        }
+    }
+}
+
+/// Text of the honest "I don't know".
+pub const NO_ANSWER: &str = "I'm sorry, I couldn't find that in our help articles, and I'd \
+rather not guess. Would you like me to connect you with a person?";
+
+/// Text for a message with nothing to search for ("hi", "ok").
+pub const NEED_MORE: &str = "Happy to help! What would you like to know? You can ask me about \
+orders, delivery, returns and refunds, payments, your account, or our stores.";
+
+/// One candidate sentence (or list block) of a passage.
+struct Unit {
+    text: String,
+    terms: HashSet<String>,
+    line: usize,
+}
+
+/// The index's analyzer (see `KnowledgeSearch::analyze`): the composer compares sentences
+/// with the question's terms in the same stemmed vocabulary.
+pub type Analyze<'a> = &'a dyn Fn(&str) -> Vec<String>;
+
+/// Builds the reply for `result`.
+pub fn compose(result: &SearchResult, analyzer: Analyze<'_>, config: &ComposerConfig) -> Reply {
+    let total: f32 = result.terms.iter().map(|t| t.idf).sum();
+    if result.terms.is_empty() || total <= 0.0 {
+        return no_answer(NEED_MORE, 0.0);
+    }
+    let weight = |terms: &HashSet<String>| -> f32 {
+        result
+            .terms
+            .iter()
+            .filter(|t| terms.contains(&t.term))
+            .map(|t| t.idf)
+            .sum::<f32>()
+            / total
+    };
+
+    // The passage that covers most of the question decides whether we can answer at all.
+    let candidates: Vec<(&SearchHit, f32)> = result
+        .hits
+        .iter()
+        .take(config.passages)
+        .map(|hit| {
+            let all = format!("{}\n{}\n{}", hit.title, hit.heading, hit.text);
+            (hit, weight(&analyzer(&all).into_iter().collect()))
+        })
+        .collect();
+    let Some(&(best, support)) = candidates
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.score.total_cmp(&a.0.score)))
+    else {
+        return no_answer(NO_ANSWER, 0.0);
+    };
+    if support < config.min_support || !missing_terms_are_minor(&result.terms, best, analyzer) {
+        return no_answer(NO_ANSWER, support);
+    }
+
+    let units = units(&best.text, analyzer);
+    let picked = pick(&units, &|terms| weight(terms), config);
+    let text = picked.join(" ");
+    let passage = text.clone();
+    Reply {
+        text: format!("{text} [1]"),
+        citations: vec![Citation {
+            article_id: best.article_id.clone(),
+            title: best.title.clone(),
+            url: best.url.clone(),
+            passage,
+            score: best.score,
+        }],
+        kind: ReplyKind::Answer,
+        support,
+        suggestions: Vec::new(),
+    }
+}
+
+/// A question term the passage lacks must not be one the knowledge base never mentions: "do
+/// you ship to Mars" shares "ship" with the shipping article, but "mars" is unknown, and
+/// answering with shipping times would mislead.
+fn missing_terms_are_minor(terms: &[QueryTerm], hit: &SearchHit, analyzer: Analyze<'_>) -> bool {
+    let have: HashSet<String> = analyzer(&format!("{}\n{}\n{}", hit.title, hit.heading, hit.text))
+        .into_iter()
+        .collect();
+    terms.iter().all(|t| t.known || have.contains(&t.term))
+}
+
+fn no_answer(text: &str, support: f32) -> Reply {
+    Reply {
+        text: text.to_owned(),
+        citations: Vec::new(),
+        kind: ReplyKind::NoAnswer,
+        support,
+        suggestions: vec![TALK_TO_A_PERSON.to_owned()],
+    }
+}
+
+/// Splits a passage into sentences; a list (lines starting `- `) stays with its lead-in as
+/// one unit, so steps are never quoted out of order or without their introduction.
+fn units(text: &str, analyzer: Analyze<'_>) -> Vec<Unit> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<Unit> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if line.starts_with("- ") {
+            let start = i;
+            while i < lines.len() && lines[i].starts_with("- ") {
+                i += 1;
+            }
+            let items: Vec<&str> = lines[start..i].to_vec();
+            // A list of short items reads as one answer with its lead-in; long items are
+            // sentences of their own.
+            if items.iter().all(|l| l.len() < 90) {
+                let mut block = String::new();
+                if let Some(lead) = out.last().filter(|u| u.line + 1 == start && u.text.ends_with(':')) {
+                    block.push_str(&lead.text);
+                    block.push(' ');
+                    out.pop();
+                }
+                block.push_str(&items.iter().map(|l| clean(l)).collect::<Vec<_>>().join("; "));
+                out.push(unit(&ensure_period(&block), start, analyzer));
+            } else {
+                for (k, item) in items.iter().enumerate() {
+                    out.push(unit(&clean(item), start + k, analyzer));
+                }
+            }
+            continue;
+        }
+        for sentence in line.unicode_sentences() {
+            let s = clean(sentence);
+            if !s.is_empty() {
+                out.push(unit(&s, i, analyzer));
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+fn unit(text: &str, line: usize, analyzer: Analyze<'_>) -> Unit {
+    Unit {
+        text: text.to_owned(),
+        terms: analyzer(text).into_iter().collect(),
+        line,
+    }
+}
+
+/// The best unit, then others from the same passage that add to it, in passage order.
+fn pick(
+    units: &[Unit],
+    weight: &dyn Fn(&HashSet<String>) -> f32,
+    config: &ComposerConfig,
+) -> Vec<String> {
+    let scores: Vec<f32> = units.iter().map(|u| weight(&u.terms)).collect();
+    let Some(best) = (0..units.len()).max_by(|&a, &b| {
+        scores[a].total_cmp(&scores[b]).then(b.cmp(&a)) // ties: the earlier sentence
+    }) else {
+        return Vec::new();
+    };
+    if scores[best] == 0.0 {
+        // The question matched the title or heading only: the passage's opening is the answer.
+        return units
+            .iter()
+            .take(2)
+            .map(|u| u.text.clone())
+            .collect();
+    }
+    let mut chosen = vec![best];
+    let mut covered: HashSet<&String> = units[best].terms.iter().collect();
+    let mut length = units[best].text.len();
+    let mut order: Vec<usize> = (0..units.len()).filter(|&i| i != best).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    for i in order {
+        if chosen.len() >= config.max_sentences || scores[i] == 0.0 {
+            break;
+        }
+        let next = length + 1 + units[i].text.len();
+        // A sentence joins the answer when it answers another part of the question, is
+        // nearly as good as the best, or continues the best one's paragraph.
+        let adds = units[i]
+            .terms
+            .iter()
+            .any(|t| !covered.contains(t) && weight(&HashSet::from([t.clone()])) > 0.0);
+        let continues = i == best + 1 && units[i].line == units[best].line;
+        let relevant = adds || scores[i] >= scores[best] * 0.8 || continues;
+        if relevant && next <= config.max_chars {
+            chosen.push(i);
+            covered.extend(units[i].terms.iter());
+            length = next;
+        }
+    }
+    chosen.sort_unstable();
+    chosen.into_iter().map(|i| units[i].text.clone()).collect()
+}
+
+/// Removes list markers and stray whitespace; capitalises the first letter.
+fn clean(s: &str) -> String {
+    let s = s.trim().trim_start_matches("- ").trim();
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn ensure_period(s: &str) -> String {
+    if s.ends_with(['.', '!', '?']) {
+        s.to_owned()
+    } else {
+        format!("{s}.")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,238 @@
+//! Warmline's dialog manager.
+//!
+//! - [`Dialog`]: handles one customer turn: validate, store the message *before* anything
+//!   else, check who owns the conversation, retrieve, compose, store the reply.
+//! - [`compose`]: the extractive, grounded answer composer (every sentence quoted from a
+//!   cited passage, or an honest "I don't know" with the offer of a person).
+//!
+//! Journeys, the moment-of-truth detector and handoff build on this (later issues).
+
+pub mod compose;
+
+use std::sync::Arc;
+use std::time::Instant;
+use warmline_domain::{
+    Channel, Conversation, ConversationId, ConversationStore, CustomerIdentity, DomainError,
+    ErrorCode, KnowledgeSearch, Message, NewConversation, Ownership, Reply, SearchQuery,
+};
+
+pub use compose::{ComposerConfig, NO_ANSWER, TALK_TO_A_PERSON};
+
+/// Limits and tuning of the dialog manager.
+#[derive(Debug, Clone)]
+pub struct DialogConfig {
+    /// Longest accepted customer message, in characters.
+    pub max_message_chars: usize,
+    /// Passages retrieved per question.
+    pub passages: usize,
+    /// Most messages returned in a transcript.
+    pub transcript_limit: usize,
+    pub composer: ComposerConfig,
+}
+
+impl Default for DialogConfig {
+    fn default() -> Self {
+        Self {
+            max_message_chars: 4000,
+            passages: 5,
+            transcript_limit: 500,
+            composer: ComposerConfig::default(),
+        }
+    }
+}
+
+/// How to open a conversation.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    pub channel: Channel,
+    pub locale: Option<String>,
+    /// How the channel knows this customer, if it does; links the conversation to them.
+    pub identity: Option<CustomerIdentity>,
+    pub display_name: Option<String>,
+}
+
+/// The outcome of one customer message.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    /// The customer's message, as stored.
+    pub message: Message,
+    /// The bot's reply, as stored; `None` while a person owns the conversation.
+    pub reply: Option<(Reply, Message)>,
+}
+
+/// The dialog manager. Cheap to clone.
+#[derive(Clone)]
+pub struct Dialog {
+    store: Arc<dyn ConversationStore>,
+    knowledge: Arc<dyn KnowledgeSearch>,
+    config: Arc<DialogConfig>,
+}
+
+impl Dialog {
+    pub fn new(
+        store: Arc<dyn ConversationStore>,
+        knowledge: Arc<dyn KnowledgeSearch>,
+        config: DialogConfig,
+    ) -> Self {
+        Self {
+            store,
+            knowledge,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn config(&self) -> &DialogConfig {
+        &self.config
+    }
+
+    /// Opens a conversation, linked to the customer behind `identity` when given.
+    #[tracing::instrument(skip_all, fields(channel = %start.channel))]
+    pub async fn start(&self, start: Start) -> Result<Conversation, DomainError> {
+        let locale = start
+            .locale
+            .map(|l| l.trim().to_lowercase())
+            .unwrap_or_else(|| "en".into());
+        if locale.is_empty()
+            || locale.len() > 16
+            || !locale.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(DomainError::invalid(
+                "locale must be a language tag such as \"en\" or \"en-us\"",
+            ));
+        }
+        let customer_id = match &start.identity {
+            Some(identity) => {
+                validate_identity(identity)?;
+                let customer = self
+                    .store
+                    .customer_for_identity(identity, start.display_name.as_deref())
+                    .await?;
+                Some(customer.id)
+            }
+            None => None,
+        };
+        let conversation = self
+            .store
+            .create_conversation(NewConversation {
+                channel: start.channel,
+                locale,
+                customer_id,
+            })
+            .await?;
+        metrics::counter!("warmline_conversations_started_total", "channel" => start.channel.as_str())
+            .increment(1);
+        Ok(conversation)
+    }
+
+    /// Handles one customer message. The message is durably stored before the reply is
+    /// produced, so nothing the customer said is lost if anything after fails.
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
+    pub async fn handle(&self, id: ConversationId, text: &str) -> Result<Turn, DomainError> {
+        let started = Instant::now();
+        let text = self.validate(text)?;
+        let conversation = self
+            .store
+            .conversation(id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(format!("no conversation with id {id}")))?;
+        if conversation.ownership == Ownership::Closed {
+            return Err(DomainError::new(
+                ErrorCode::Conflict,
+                "this conversation is closed; start a new one",
+            ));
+        }
+        let message = Message::from_customer(id, text);
+        self.store.append_message(&message).await?;
+        if conversation.ownership != Ownership::Bot {
+            // A person owns the conversation (or will shortly): the bot stays quiet.
+            tracing::info!(ownership = conversation.ownership.as_str(), "bot quiet");
+            return Ok(Turn {
+                message,
+                reply: None,
+            });
+        }
+        let reply = self.answer(&conversation, &message.text).await?;
+        let stored = Message::from_reply(id, &reply);
+        self.store.append_message(&stored).await?;
+        let outcome = match reply.kind {
+            warmline_domain::ReplyKind::Answer => "answer",
+            warmline_domain::ReplyKind::NoAnswer => "no_answer",
+        };
+        metrics::counter!("warmline_turns_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("warmline_turn_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        tracing::info!(outcome, support = reply.support, citations = reply.citations.len(), "turn answered");
+        Ok(Turn {
+            message,
+            reply: Some((reply, stored)),
+        })
+    }
+
+    /// The answer the bot would give to `text` in `conversation`'s context, without storing
+    /// anything (also used by `warmline ask`).
+    pub async fn answer(
+        &self,
+        conversation: &Conversation,
+        text: &str,
+    ) -> Result<Reply, DomainError> {
+        let mut query = SearchQuery::customer(text, conversation.channel, self.config.passages);
+        query.locale.clone_from(&conversation.locale);
+        let started = Instant::now();
+        let result = self.knowledge.search(&query).await?;
+        metrics::histogram!("warmline_retrieval_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        let analyze = |t: &str| self.knowledge.analyze(t);
+        Ok(compose::compose(&result, &analyze, &self.config.composer))
+    }
+
+    /// The conversation and its transcript (oldest first).
+    pub async fn transcript(
+        &self,
+        id: ConversationId,
+    ) -> Result<(Conversation, Vec<Message>), DomainError> {
+        let conversation = self
+            .store
+            .conversation(id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(format!("no conversation with id {id}")))?;
+        let messages = self
+            .store
+            .messages(id, self.config.transcript_limit)
+            .await?;
+        Ok((conversation, messages))
+    }
+
+    fn validate<'t>(&self, text: &'t str) -> Result<&'t str, DomainError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(DomainError::invalid("text must not be empty"));
+        }
+        let chars = text.chars().count();
+        if chars > self.config.max_message_chars {
+            return Err(DomainError::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "text is {chars} characters; the limit is {}",
+                    self.config.max_message_chars
+                ),
+            ));
+        }
+        if text.chars().any(|c| c == '\0') {
+            return Err(DomainError::invalid("text must not contain NUL characters"));
+        }
+        Ok(text)
+    }
+}
+
+fn validate_identity(identity: &CustomerIdentity) -> Result<(), DomainError> {
+    let id = identity.external_id.trim();
+    if id.is_empty() || id.len() > 256 {
+        return Err(DomainError::invalid(
+            "customer external_id must be 1 to 256 characters",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

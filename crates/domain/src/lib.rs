@@ -1,0 +1,27 @@
+//! Warmline's shared vocabulary: the types that cross crate boundaries and the traits that
+//! the binary wires together.
+//!
+//! - [`ids`]: typed identifiers (conversations, messages, customers).
+//! - [`conversation`]: conversations, messages, citations, customers, channel identities.
+//! - [`knowledge`]: the search request/response types and the [`KnowledgeSearch`] trait.
+//! - [`store`]: the [`ConversationStore`] trait (SQLite today, PostgreSQL later).
+//! - [`error`]: [`ErrorCode`] (stable, mapped to HTTP in one place) and [`DomainError`].
+//!
+//! This crate holds types and traits only: no IO, no axum, tantivy or sqlx.
+
+pub mod conversation;
+pub mod error;
+pub mod ids;
+pub mod knowledge;
+pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use conversation::{
+    Channel, Citation, Conversation, Customer, CustomerIdentity, Message, NewConversation,
+    Ownership, Reply, ReplyKind, Role,
+};
+pub use error::{DomainError, ErrorCode};
+pub use ids::{ConversationId, CustomerId, MessageId};
+pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
+pub use store::ConversationStore;

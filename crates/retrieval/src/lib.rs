@@ -1,0 +1,106 @@
+//! Warmline's knowledge retrieval.
+//!
+//! - [`article`]: one Markdown article with YAML front matter, and [`ArticleProblem`]s
+//!   (file:line: message) for files that can't be used.
+//! - [`loader`]: reads a knowledge folder; bad files are reported, the rest load.
+//! - [`chunk`]: splits an article into passages by heading.
+//! - [`schema`]: the tantivy schema and the English analyzer (stop words, stemming).
+//! - [`query`] (private): question analysis, spelling correction, boosts, filters.
+//! - [`index`]: [`KnowledgeIndex`], persisted in the data dir and updated per changed article.
+//! - [`watch`]: re-syncs the index when article files change.
+//! - [`KnowledgeBase`]: the async [`KnowledgeSearch`] implementation the server uses.
+
+pub mod article;
+pub mod chunk;
+pub mod index;
+pub mod loader;
+mod query;
+pub mod schema;
+pub mod watch;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use warmline_domain::{DomainError, KnowledgeSearch, SearchQuery, SearchResult};
+
+pub use article::{Article, ArticleProblem, Status};
+pub use index::{Catalog, KnowledgeIndex, SyncReport};
+pub use loader::{Loaded, load_dir};
+
+/// What can go wrong in retrieval.
+#[derive(Debug, thiserror::Error)]
+pub enum RetrievalError {
+    #[error("knowledge folder {path}: {reason}")]
+    KnowledgeDir { path: PathBuf, reason: String },
+    #[error("search index at {path}: {reason}")]
+    Index { path: PathBuf, reason: String },
+    #[error(
+        "the search index at {path} is in use by another Warmline process; \
+         give each server its own --data-dir"
+    )]
+    Locked { path: PathBuf },
+    #[error("search failed: {0}")]
+    Search(String),
+    #[error("file watcher: {0}")]
+    Watch(String),
+}
+
+pub(crate) fn content_hash(content: &str) -> String {
+    hex::encode(Sha256::digest(content.as_bytes()))
+}
+
+/// A knowledge folder served through an index: the [`KnowledgeSearch`] the server uses.
+/// Cloning is cheap (shared).
+#[derive(Clone)]
+pub struct KnowledgeBase {
+    index: Arc<KnowledgeIndex>,
+    folder: PathBuf,
+}
+
+impl KnowledgeBase {
+    pub fn new(index: KnowledgeIndex, folder: &Path) -> Self {
+        Self {
+            index: Arc::new(index),
+            folder: folder.to_owned(),
+        }
+    }
+
+    pub fn index(&self) -> &Arc<KnowledgeIndex> {
+        &self.index
+    }
+
+    /// The knowledge folder this base reads.
+    pub fn folder(&self) -> &Path {
+        &self.folder
+    }
+
+    /// Re-reads the folder and re-indexes what changed (blocking).
+    pub fn resync(&self) -> Result<SyncReport, RetrievalError> {
+        let loaded = load_dir(&self.folder)?;
+        self.index.sync(loaded, &mut |_, _| {})
+    }
+}
+
+#[async_trait]
+impl KnowledgeSearch for KnowledgeBase {
+    async fn search(&self, query: &SearchQuery) -> Result<SearchResult, DomainError> {
+        let index = self.index.clone();
+        let query = query.clone();
+        // tantivy searches are CPU work: keep them off the async workers.
+        tokio::task::spawn_blocking(move || index.search(&query))
+            .await
+            .map_err(|e| DomainError::internal(format!("search task: {e}")))?
+            .map_err(|e| {
+                tracing::error!(error = %e, "search failed");
+                DomainError::unavailable("the knowledge base is unavailable")
+            })
+    }
+
+    fn analyze(&self, text: &str) -> Vec<String> {
+        self.index.analyze(text)
+    }
+}
+
+#[cfg(test)]
+mod tests;

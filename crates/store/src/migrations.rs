@@ -1,0 +1,33 @@
+//! Migrations are embedded in the binary, so a deployed server needs no migrations folder and
+//! the build needs no database (we avoid sqlx's compile-time macros on purpose).
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::SqlStr;
+use std::borrow::Cow;
+
+/// (version, description, SQL) of each SQLite migration, oldest first. Never edit a shipped
+/// one: add a new file instead (sqlx refuses to start on a changed checksum).
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+)];
+
+pub(crate) fn sqlite() -> Migrator {
+    let migrations = SQLITE
+        .iter()
+        .map(|&(version, description, sql)| {
+            Migration::new(
+                version,
+                Cow::Borrowed(description),
+                MigrationType::Simple,
+                SqlStr::from_static(sql),
+                false,
+            )
+        })
+        .collect::<Vec<_>>();
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}

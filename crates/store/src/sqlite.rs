@@ -1,0 +1,360 @@
+//! The embedded SQLite store.
+
+use crate::rows::{self, to_millis};
+use crate::{StoreError, migrations};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+use warmline_domain::{
+    Conversation, ConversationId, ConversationStore, Customer, CustomerId, CustomerIdentity,
+    DomainError, ErrorCode, Message, NewConversation, Ownership,
+};
+
+/// How hard SQLite works to keep a committed write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL` in WAL mode: a committed message survives a crash or kill of the
+    /// process; the last transactions may be lost if the whole machine loses power.
+    #[default]
+    Process,
+    /// `synchronous=FULL`: every commit is fsynced, surviving power loss, at a cost in speed.
+    Power,
+}
+
+/// The embedded default store: one SQLite file, WAL mode, a small connection pool.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and applies migrations.
+    pub async fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        let shown = path.display().to_string();
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match durability {
+                Durability::Process => SqliteSynchronous::Normal,
+                Durability::Power => SqliteSynchronous::Full,
+            })
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        Self::connect(options, shown).await
+    }
+
+    /// A private in-memory database, for tests and the `ask` command.
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .expect("static sqlite url parses")
+            .foreign_keys(true);
+        Self::connect(options, ":memory:".into()).await
+    }
+
+    async fn connect(options: SqliteConnectOptions, shown: String) -> Result<Self, StoreError> {
+        let in_memory = shown == ":memory:";
+        // An in-memory database lives in one connection; a file can be shared by several
+        // (WAL lets readers run beside the single writer).
+        let pool = SqlitePoolOptions::new()
+            .max_connections(if in_memory { 1 } else { 4 })
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: shown.clone(),
+                source,
+            })?;
+        migrations::sqlite()
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: shown,
+                source,
+            })?;
+        Ok(Self { pool })
+    }
+
+    /// Closes the pool, waiting for running statements (graceful shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn db_error(e: sqlx::Error) -> DomainError {
+    tracing::error!(error = %e, "store operation failed");
+    DomainError::unavailable("the conversation store is unavailable")
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+#[async_trait]
+impl ConversationStore for SqliteStore {
+    async fn create_conversation(
+        &self,
+        new: NewConversation,
+    ) -> Result<Conversation, DomainError> {
+        let now = OffsetDateTime::now_utc();
+        let conversation = Conversation {
+            id: ConversationId::new(),
+            channel: new.channel,
+            locale: new.locale,
+            customer_id: new.customer_id,
+            ownership: Ownership::Bot,
+            created_at: now,
+            updated_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO conversations (id, channel, locale, customer_id, ownership, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(conversation.id.to_string())
+        .bind(conversation.channel.as_str())
+        .bind(&conversation.locale)
+        .bind(conversation.customer_id.map(|c| c.to_string()))
+        .bind(conversation.ownership.as_str())
+        .bind(to_millis(now))
+        .bind(to_millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                DomainError::not_found("no such customer")
+            }
+            _ => db_error(e),
+        })?;
+        Ok(conversation)
+    }
+
+    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, DomainError> {
+        let row = sqlx::query("SELECT * FROM conversations WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(rows::conversation).transpose()
+    }
+
+    async fn set_ownership(
+        &self,
+        id: ConversationId,
+        ownership: Ownership,
+    ) -> Result<(), DomainError> {
+        let done =
+            sqlx::query("UPDATE conversations SET ownership = ?, updated_at = ? WHERE id = ?")
+                .bind(ownership.as_str())
+                .bind(to_millis(OffsetDateTime::now_utc()))
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(DomainError::not_found("no such conversation"));
+        }
+        Ok(())
+    }
+
+    async fn append_message(&self, message: &Message) -> Result<(), DomainError> {
+        let citations = serde_json::to_string(&message.citations)
+            .map_err(|e| DomainError::internal(format!("citations: {e}")))?;
+        let suggestions = serde_json::to_string(&message.suggestions)
+            .map_err(|e| DomainError::internal(format!("suggestions: {e}")))?;
+        let reply_kind = message
+            .reply_kind
+            .map(|k| serde_json::to_value(k).map(|v| v.as_str().unwrap_or_default().to_owned()))
+            .transpose()
+            .map_err(|e| DomainError::internal(format!("reply kind: {e}")))?;
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // Touch the conversation first: this both checks it exists and takes the write lock
+        // at the start of the transaction, so concurrent writers queue instead of deadlocking.
+        let touched = sqlx::query("UPDATE conversations SET updated_at = ? WHERE id = ?")
+            .bind(to_millis(message.created_at))
+            .bind(message.conversation_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if touched.rows_affected() == 0 {
+            return Err(DomainError::not_found("no such conversation"));
+        }
+        sqlx::query(
+            "INSERT INTO messages (id, conversation_id, role, text, citations, reply_kind, suggestions, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(message.id.to_string())
+        .bind(message.conversation_id.to_string())
+        .bind(message.role.as_str())
+        .bind(&message.text)
+        .bind(citations)
+        .bind(reply_kind)
+        .bind(suggestions)
+        .bind(to_millis(message.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                DomainError::new(ErrorCode::Conflict, "a message with this id is already stored")
+            } else {
+                db_error(e)
+            }
+        })?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn messages(
+        &self,
+        id: ConversationId,
+        limit: usize,
+    ) -> Result<Vec<Message>, DomainError> {
+        // The newest `limit` messages, returned oldest first.
+        let rows = sqlx::query(
+            "SELECT * FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?)
+             ORDER BY seq ASC",
+        )
+        .bind(id.to_string())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(rows::message).collect()
+    }
+
+    async fn customer_for_identity(
+        &self,
+        identity: &CustomerIdentity,
+        display_name: Option<&str>,
+    ) -> Result<Customer, DomainError> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let existing = sqlx::query(
+            "SELECT c.* FROM customers c JOIN customer_identities i ON i.customer_id = c.id
+             WHERE i.channel = ? AND i.external_id = ?",
+        )
+        .bind(identity.channel.as_str())
+        .bind(&identity.external_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if let Some(row) = existing {
+            return rows::customer(&row);
+        }
+        let now = OffsetDateTime::now_utc();
+        let customer = Customer {
+            id: CustomerId::new(),
+            display_name: display_name.map(str::to_owned),
+            created_at: now,
+        };
+        sqlx::query("INSERT INTO customers (id, display_name, created_at) VALUES (?, ?, ?)")
+            .bind(customer.id.to_string())
+            .bind(&customer.display_name)
+            .bind(to_millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let linked = sqlx::query(
+            "INSERT INTO customer_identities (channel, external_id, customer_id, created_at)
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(identity.channel.as_str())
+        .bind(&identity.external_id)
+        .bind(customer.id.to_string())
+        .bind(to_millis(now))
+        .execute(&mut *tx)
+        .await;
+        match linked {
+            Ok(_) => {
+                tx.commit().await.map_err(db_error)?;
+                Ok(customer)
+            }
+            // Another request created the same identity between our read and our write:
+            // theirs wins and we return it.
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                Box::pin(self.customer_for_identity(identity, display_name)).await
+            }
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
+    async fn customer(&self, id: CustomerId) -> Result<Option<Customer>, DomainError> {
+        let row = sqlx::query("SELECT * FROM customers WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(rows::customer).transpose()
+    }
+
+    async fn identities(&self, id: CustomerId) -> Result<Vec<CustomerIdentity>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT channel, external_id FROM customer_identities WHERE customer_id = ?
+             ORDER BY created_at, channel",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(rows::identity).collect()
+    }
+
+    async fn link_identity(
+        &self,
+        id: CustomerId,
+        identity: &CustomerIdentity,
+    ) -> Result<(), DomainError> {
+        let result = sqlx::query(
+            "INSERT INTO customer_identities (channel, external_id, customer_id, created_at)
+             VALUES (?, ?, ?, ?)
+             ON CONFLICT (channel, external_id) DO NOTHING",
+        )
+        .bind(identity.channel.as_str())
+        .bind(&identity.external_id)
+        .bind(id.to_string())
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                DomainError::not_found("no such customer")
+            }
+            _ => db_error(e),
+        })?;
+        if result.rows_affected() == 1 {
+            return Ok(());
+        }
+        let owner: Option<String> = sqlx::query_scalar(
+            "SELECT customer_id FROM customer_identities WHERE channel = ? AND external_id = ?",
+        )
+        .bind(identity.channel.as_str())
+        .bind(&identity.external_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        if owner.as_deref() == Some(id.to_string().as_str()) {
+            Ok(())
+        } else {
+            Err(DomainError::new(
+                ErrorCode::Conflict,
+                "this identity belongs to another customer",
+            ))
+        }
+    }
+
+    async fn ping(&self) -> Result<(), DomainError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db_error)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,145 @@
+use super::*;
+use warmline_domain::{Channel, Citation, Reply, ReplyKind};
+
+async fn file_store(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open(&dir.path().join("warmline.db"), Durability::Process)
+        .await
+        .unwrap()
+}
+
+fn new_conversation() -> NewConversation {
+    NewConversation {
+        channel: Channel::Web,
+        locale: "en".into(),
+        customer_id: None,
+    }
+}
+
+#[tokio::test]
+async fn messages_with_citations_survive_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(&dir).await;
+    let conv = store.create_conversation(new_conversation()).await.unwrap();
+    store
+        .append_message(&Message::from_customer(conv.id, "where is my order?"))
+        .await
+        .unwrap();
+    let reply = Reply {
+        text: "You can track it from Orders.".into(),
+        citations: vec![Citation {
+            article_id: "order-status".into(),
+            title: "Track your order".into(),
+            url: "/kb/order-status".into(),
+            passage: "You can track it from Orders.".into(),
+            score: 7.5,
+        }],
+        kind: ReplyKind::Answer,
+        support: 1.0,
+        suggestions: vec!["Talk to a person".into()],
+    };
+    store
+        .append_message(&Message::from_reply(conv.id, &reply))
+        .await
+        .unwrap();
+    store.close().await;
+
+    let reopened = file_store(&dir).await;
+    let got = reopened.conversation(conv.id).await.unwrap().unwrap();
+    assert_eq!(got.channel, Channel::Web);
+    let transcript = reopened.messages(conv.id, 100).await.unwrap();
+    assert_eq!(transcript.len(), 2);
+    assert_eq!(transcript[0].text, "where is my order?");
+    assert_eq!(transcript[1].citations, reply.citations);
+    assert_eq!(transcript[1].reply_kind, Some(ReplyKind::Answer));
+    assert_eq!(transcript[1].suggestions, reply.suggestions);
+}
+
+#[tokio::test]
+async fn a_message_for_an_unknown_conversation_is_not_found() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let err = store
+        .append_message(&Message::from_customer(ConversationId::new(), "hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    assert!(
+        store
+            .conversation(ConversationId::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn transcript_limit_keeps_the_newest_in_order() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let conv = store.create_conversation(new_conversation()).await.unwrap();
+    for i in 0..5 {
+        store
+            .append_message(&Message::from_customer(conv.id, format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    let last: Vec<_> = store
+        .messages(conv.id, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(last, ["m3", "m4"]);
+}
+
+#[tokio::test]
+async fn one_customer_across_channels() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let phone = CustomerIdentity {
+        channel: Channel::WhatsApp,
+        external_id: "+15550100".into(),
+    };
+    let first = store
+        .customer_for_identity(&phone, Some("Ana"))
+        .await
+        .unwrap();
+    let again = store.customer_for_identity(&phone, None).await.unwrap();
+    assert_eq!(first.id, again.id, "the same identity finds the same customer");
+
+    let email = CustomerIdentity {
+        channel: Channel::Email,
+        external_id: "ana@example.com".into(),
+    };
+    store.link_identity(first.id, &email).await.unwrap();
+    store.link_identity(first.id, &email).await.unwrap(); // idempotent
+    assert_eq!(store.identities(first.id).await.unwrap().len(), 2);
+
+    let other = store
+        .customer_for_identity(
+            &CustomerIdentity {
+                channel: Channel::Sms,
+                external_id: "+15550199".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let err = store.link_identity(other.id, &email).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Conflict);
+}
+
+#[tokio::test]
+async fn ownership_changes_are_stored() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let conv = store.create_conversation(new_conversation()).await.unwrap();
+    store
+        .set_ownership(conv.id, Ownership::Queued)
+        .await
+        .unwrap();
+    let got = store.conversation(conv.id).await.unwrap().unwrap();
+    assert_eq!(got.ownership, Ownership::Queued);
+    let err = store
+        .set_ownership(ConversationId::new(), Ownership::Human)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+}
