@@ -1,1 +1,218 @@
+//! The `warmline` server and CLI: wires the crates together.
+//!
+//! - [`cli`]: the command line (`serve`, `ask`, `index`); every flag also reads an env var.
+//! - [`Settings`] / [`Warmline::open`]: data dir, store, knowledge index, live reindex.
+//! - [`app`]: the axum router (REST chat API, ops routes, article pages) with its limits.
+//! - [`run`]: serves a router on a listener until a shutdown future resolves.
+//! - [`http`], [`limits`], [`telemetry`]: ops routes, backpressure, logs and metrics.
+//!
+//! ```text
+//! HTTP ─► limits (rate, in-flight, body size) ─► channels::rest ─► dialog::Dialog
+//!                                                   store (SQLite) ◄─┘   └─► retrieval (tantivy)
+//! ```
 
+pub mod cli;
+pub mod http;
+pub mod limits;
+pub mod telemetry;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+use warmline_dialog::{Dialog, DialogConfig};
+use warmline_retrieval::watch::WatchHandle;
+use warmline_retrieval::{ArticleProblem, KnowledgeBase, KnowledgeIndex, SyncReport, load_dir};
+use warmline_store::{Durability, SqliteStore};
+
+pub use limits::HttpLimits;
+
+/// What a server needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub knowledge: PathBuf,
+    /// Base of the links in citations, e.g. `https://help.example.com`.
+    pub public_url: String,
+    pub durability: Durability,
+    /// Re-index when article files change.
+    pub watch: bool,
+}
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub dialog: Dialog,
+    pub knowledge: KnowledgeBase,
+    pub store: Arc<SqliteStore>,
+    pub metrics: PrometheusHandle,
+}
+
+/// An opened Warmline: store, index and watcher, ready to serve.
+pub struct Warmline {
+    pub state: AppState,
+    pub sync: SyncReport,
+    pub problems: Vec<ArticleProblem>,
+    _watch: Option<WatchHandle>,
+}
+
+impl Warmline {
+    /// Opens the data dir (creating it), the store and the index, and brings the index in
+    /// step with the knowledge folder. `progress(done, total)` reports indexing.
+    pub async fn open(
+        settings: &Settings,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!("cannot create the data dir {}", settings.data_dir.display())
+        })?;
+        let store = SqliteStore::open(&settings.data_dir.join("warmline.db"), settings.durability)
+            .await?;
+        let knowledge = open_knowledge(
+            &settings.knowledge,
+            Some(&settings.data_dir.join("index")),
+            &settings.public_url,
+        )?;
+        let loaded = load_dir(&settings.knowledge)?;
+        let problems = loaded.problems.clone();
+        let index = knowledge.index().clone();
+        let sync = tokio::task::block_in_place(|| index.sync(loaded, progress))?;
+        let watch = if settings.watch {
+            Some(warmline_retrieval::watch::watch(knowledge.clone(), on_resync)?)
+        } else {
+            None
+        };
+        let store = Arc::new(store);
+        let dialog = Dialog::new(
+            store.clone(),
+            Arc::new(knowledge.clone()),
+            DialogConfig::default(),
+        );
+        Ok(Self {
+            state: AppState {
+                dialog,
+                knowledge,
+                store,
+                metrics: telemetry::metrics(),
+            },
+            sync,
+            problems,
+            _watch: watch,
+        })
+    }
+}
+
+fn on_resync(result: Result<SyncReport, warmline_retrieval::RetrievalError>) {
+    match result {
+        Ok(report) if report.changed() => {
+            tracing::info!(
+                added = report.added,
+                updated = report.updated,
+                removed = report.removed,
+                "knowledge re-indexed"
+            );
+            metrics::counter!("warmline_knowledge_syncs_total", "result" => "ok").increment(1);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "knowledge re-index failed");
+            metrics::counter!("warmline_knowledge_syncs_total", "result" => "error").increment(1);
+        }
+    }
+}
+
+/// Opens the index in `index_dir` (or in memory) for the knowledge folder.
+pub fn open_knowledge(
+    knowledge: &Path,
+    index_dir: Option<&Path>,
+    public_url: &str,
+) -> anyhow::Result<KnowledgeBase> {
+    let index = match index_dir {
+        Some(dir) => KnowledgeIndex::open(dir, public_url)?,
+        None => KnowledgeIndex::in_ram(public_url)?,
+    };
+    Ok(KnowledgeBase::new(index, knowledge))
+}
+
+/// The whole HTTP surface.
+pub fn app(state: AppState, limits: &HttpLimits) -> Router {
+    let gate = limits::Gate::new(limits);
+    let sweeper = gate.clone();
+    // Forget quiet clients every minute (only when a runtime is there, i.e. when serving).
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                sweeper.forget_idle_clients();
+            }
+        });
+    }
+    let api = warmline_channels::rest::router(state.dialog.clone())
+        .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(gate, limits::gate));
+    Router::new()
+        .route("/", get(http::home))
+        .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
+        .route("/metrics", get(http::metrics_page))
+        .route("/openapi.json", get(http::openapi))
+        .route("/kb", get(http::kb_index))
+        .route("/kb/{id}", get(http::kb_article))
+        .with_state(state)
+        .nest("/v1", api)
+        .fallback(http::fallback)
+        .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
+        .layer(axum::middleware::from_fn(http::track))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets running requests finish.
+pub async fn run(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

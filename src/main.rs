@@ -1,1 +1,22 @@
-fn main(){}
+//! `warmline`: see `warmline --help`.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = warmline::cli::Cli::parse();
+    warmline::telemetry::init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(warmline::cli::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,13 @@
-pub fn x(){}
+//! Warmline's channel adapters: each turns a channel's inbound traffic into dialog turns and
+//! the replies back into that channel's format.
+//!
+//! - [`rest`]: the REST chat API (`/v1/conversations`), the reference channel.
+//! - [`error`]: the one place where [`warmline_domain::ErrorCode`]s become HTTP statuses and
+//!   `{"error": {"code", "message"}}` bodies, including for malformed requests.
+//!
+//! Web widget, Direct Line, WhatsApp, Telegram, SMS, Slack and email follow (channels issue).
+
+pub mod error;
+pub mod rest;
+
+pub use error::{ApiError, ApiJson};

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use unicode_segmentation::UnicodeSegmentation;
-use warmline_domain::{Citation, QueryTerm, Reply, ReplyKind, SearchHit, SearchResult};
+use warmline_domain::{Citation, Reply, ReplyKind, SearchHit, SearchResult};
 
 /// The suggestion that asks for a person (the handoff issue turns it into a queue).
 pub const TALK_TO_A_PERSON: &str = "Talk to a person";
@@ -26,13 +26,16 @@ pub struct ComposerConfig {
 impl Default for ComposerConfig {
     fn default() -> Self {
         Self {
-            min_support: 0.6,
+            min_support: 0.5,
             max_sentences: 3,
             max_chars: 480,
             passages: 3,
         }
     }
 }
+
+/// Passages whose coverage is within this of the best are ranked by search score instead.
+const COVERAGE_TOLERANCE: f32 = 0.15;
 
 /// Text of the honest "I don't know".
 pub const NO_ANSWER: &str = "I'm sorry, I couldn't find that in our help articles, and I'd \
@@ -79,13 +82,15 @@ pub fn compose(result: &SearchResult, analyzer: Analyze<'_>, config: &ComposerCo
             (hit, weight(&analyzer(&all).into_iter().collect()))
         })
         .collect();
-    let Some(&(best, support)) = candidates
-        .iter()
-        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.score.total_cmp(&a.0.score)))
-    else {
+    let Some(support) = candidates.iter().map(|c| c.1).reduce(f32::max) else {
         return no_answer(NO_ANSWER, 0.0);
     };
-    if support < config.min_support || !missing_terms_are_minor(&result.terms, best, analyzer) {
+    // Among passages that cover the question about as well as the best one, trust the
+    // search ranking (it weighs titles, headings and phrases).
+    let Some(&(best, _)) = candidates.iter().find(|c| c.1 >= support - COVERAGE_TOLERANCE) else {
+        return no_answer(NO_ANSWER, 0.0);
+    };
+    if support < config.min_support {
         return no_answer(NO_ANSWER, support);
     }
 
@@ -106,16 +111,6 @@ pub fn compose(result: &SearchResult, analyzer: Analyze<'_>, config: &ComposerCo
         support,
         suggestions: Vec::new(),
     }
-}
-
-/// A question term the passage lacks must not be one the knowledge base never mentions: "do
-/// you ship to Mars" shares "ship" with the shipping article, but "mars" is unknown, and
-/// answering with shipping times would mislead.
-fn missing_terms_are_minor(terms: &[QueryTerm], hit: &SearchHit, analyzer: Analyze<'_>) -> bool {
-    let have: HashSet<String> = analyzer(&format!("{}\n{}\n{}", hit.title, hit.heading, hit.text))
-        .into_iter()
-        .collect();
-    terms.iter().all(|t| t.known || have.contains(&t.term))
 }
 
 fn no_answer(text: &str, support: f32) -> Reply {
@@ -151,7 +146,14 @@ fn units(text: &str, analyzer: Analyze<'_>) -> Vec<Unit> {
                     block.push(' ');
                     out.pop();
                 }
-                block.push_str(&items.iter().map(|l| clean(l)).collect::<Vec<_>>().join("; "));
+                let items: Vec<String> = items.iter().map(|l| clean(l)).collect();
+                for (k, item) in items.iter().enumerate() {
+                    block.push_str(item);
+                    if k + 1 < items.len() {
+                        // Items that are sentences keep their own stop; fragments get a `;`.
+                        block.push_str(if item.ends_with(['.', '!', '?']) { " " } else { "; " });
+                    }
+                }
                 out.push(unit(&ensure_period(&block), start, analyzer));
             } else {
                 for (k, item) in items.iter().enumerate() {

@@ -16,6 +16,8 @@ const HEADING_BOOST: f32 = 2.0;
 const TAGS_BOOST: f32 = 1.5;
 /// Two question words next to each other in a passage ("credit limit") count extra.
 const PHRASE_BOOST: f32 = 1.5;
+/// Shortest typed word that spelling correction may change.
+const MIN_CORRECTED_LEN: usize = 6;
 
 /// One token of the question: its position in the text and its index term.
 struct Token {
@@ -38,10 +40,17 @@ impl Speller {
     }
 
     /// The most frequent indexed term closest to `term`, if one is within 1 edit (2 for
-    /// words of 8 letters or more). Short words are never corrected: too many neighbours.
-    fn correct(&self, searcher: &Searcher, field: Field, term: &str) -> Option<(String, u64)> {
+    /// words of 8 letters or more). Words typed with fewer than 6 letters are never
+    /// corrected: they have too many real neighbours ("tall" is not a typo of "call").
+    fn correct(
+        &self,
+        searcher: &Searcher,
+        field: Field,
+        typed: &str,
+        term: &str,
+    ) -> Option<(String, u64)> {
         let len = term.chars().count();
-        if len < 4 {
+        if typed.chars().count() < MIN_CORRECTED_LEN {
             return None;
         }
         let dfa = if len >= 8 { &self.two } else { &self.one }.build_dfa(term);
@@ -144,7 +153,7 @@ pub(crate) fn analyse_question(
             (token.term, doc_freq)
         } else {
             speller
-                .correct(searcher, fields.all, &token.term)
+                .correct(searcher, fields.all, &token.original, &token.term)
                 .unwrap_or((token.term, 0))
         };
         if terms.iter().any(|t| t.term == term) {

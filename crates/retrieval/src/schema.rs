@@ -17,18 +17,22 @@ pub const ANALYZER: &str = "warmline_en";
 /// Words that carry no meaning for matching a customer question to an article: English
 /// function words plus what customers type around a question ("hi, can you tell me...").
 const STOP_WORDS: &[&str] = &[
-    "a", "about", "above", "after", "again", "all", "also", "am", "an", "and", "any", "are",
-    "as", "at", "be", "because", "been", "before", "being", "both", "but", "by", "can",
-    "could", "did", "do", "does", "doing", "dont", "during", "each", "few", "for", "from",
-    "further", "get", "got", "had", "has", "have", "having", "he", "hello", "her", "here",
-    "hers", "hey", "hi", "him", "his", "how", "i", "im", "ive", "if", "in", "into", "is", "it",
-    "its", "just", "know", "let", "like", "me", "might", "more", "most", "must", "my",
-    "myself", "need", "nor", "of", "off", "ok", "okay", "on", "once", "only", "or", "other",
-    "our", "ours", "out", "over", "own", "please", "pls", "same", "she", "should", "so",
-    "some", "such", "tell", "than", "thank", "thanks", "that", "the", "their", "them", "then",
-    "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up",
-    "us", "very", "want", "was", "we", "were", "what", "when", "where", "which", "while",
-    "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself",
+    "a", "able", "about", "above", "actually", "after", "again", "all", "also",
+    "am", "an", "and", "any", "anyone", "anything", "are", "as", "at", "be", "because", "been",
+    "before", "being", "bit", "both", "but", "by", "can", "cant", "could", "did", "didnt", "do",
+    "does", "doesnt", "doing", "dont", "during", "each", "even", "ever", "few", "for", "from",
+    "further", "get", "go", "going", "got", "had", "happen", "happened", "happens", "has",
+    "have", "having", "he", "hello", "her", "here", "hers", "hey", "hi", "him", "his", "how",
+    "i", "if", "im", "in", "into", "is", "isnt", "it", "its", "ive", "just", "kind", "know",
+    "let", "like", "long", "lot", "many", "me", "mean", "might", "more", "most", "much", "must",
+    "my", "myself", "need", "nor", "now", "of", "off", "ok", "okay", "on", "once", "only", "or",
+    "other", "our", "ours", "out", "over", "own", "please", "pls", "question", "quick",
+    "really", "right", "same", "say", "see", "she", "should", "so", "some", "someone",
+    "something", "such", "sure", "take", "takes", "tell", "than", "thank", "thanks", "that",
+    "the", "their", "them", "then", "there", "these", "they", "thing", "things", "this",
+    "those", "through", "to", "too", "under", "until", "up", "us", "very", "want", "was", "way",
+    "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will",
+    "with", "wont", "would", "yes", "yet", "you", "your", "yours", "yourself",
 ];
 
 /// Lowercase, fold accents, drop stop words, stem (Snowball English).

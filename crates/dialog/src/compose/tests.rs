@@ -76,7 +76,7 @@ fn short_lists_are_quoted_whole_with_their_lead_in() {
     };
     let reply = compose(&result, Words, &ComposerConfig::default());
     assert!(
-        reply.text.starts_with("To return by mail: Sign in.; Choose the item.; Print the label."),
+        reply.text.starts_with("To return by mail: Sign in. Choose the item. Print the label."),
         "{}",
         reply.text
     );
@@ -97,18 +97,7 @@ fn low_coverage_is_an_honest_no_answer_offering_a_person() {
     assert_eq!(reply.text, NO_ANSWER);
     assert!(reply.citations.is_empty());
     assert_eq!(reply.suggestions, [TALK_TO_A_PERSON]);
-    assert!(reply.support < 0.6);
-}
-
-#[test]
-fn an_unknown_word_blocks_an_answer_even_with_high_coverage() {
-    // "do you ship to mars": mars weighs little here but is unknown to the knowledge base.
-    let result = SearchResult {
-        hits: vec![hit("shipping", "", "We ship to the US and Canada.", 3.0)],
-        terms: vec![term("ship", 5.0, true), term("mars", 1.0, false)],
-    };
-    let reply = compose(&result, Words, &ComposerConfig::default());
-    assert_eq!(reply.kind, ReplyKind::NoAnswer);
+    assert!(reply.support < 0.5);
 }
 
 #[test]

@@ -1,0 +1,206 @@
+//! The REST chat API: open a conversation, send a message and get a grounded reply, read
+//! the transcript.
+
+use crate::error::{ApiError, ApiJson};
+use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use warmline_dialog::{Dialog, Start};
+use warmline_domain::{
+    Channel, Conversation, ConversationId, CustomerIdentity, DomainError, ErrorCode, Message,
+    Reply,
+};
+
+/// The routes under `/v1`, to nest in the server's router.
+pub fn router(dialog: Dialog) -> Router {
+    Router::new()
+        .route("/conversations", post(create_conversation))
+        .route("/conversations/{id}", get(get_conversation))
+        .route("/conversations/{id}/messages", post(post_message))
+        .with_state(dialog)
+}
+
+/// Opening a conversation. Every field is optional: `{}` opens an anonymous API conversation.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConversation {
+    /// Channel the customer is on (picks channel-specific articles). Default `api`.
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    /// Language tag, default `en`.
+    #[serde(default)]
+    pub locale: Option<String>,
+    /// Who the customer is, if your system knows: links conversations to one customer.
+    #[serde(default)]
+    pub customer: Option<CustomerRef>,
+}
+
+/// A customer as your system knows them.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerRef {
+    /// Your stable id for this customer (1 to 256 characters).
+    pub external_id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// A customer message.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessage {
+    /// What the customer wrote (1 to 4000 characters).
+    pub text: String,
+}
+
+/// The stored customer message and the bot's reply.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TurnResponse {
+    pub message: Message,
+    /// `null` while a person owns the conversation (the bot stays quiet).
+    pub reply: Option<ReplyBody>,
+}
+
+/// The bot's reply with its stored message id.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplyBody {
+    pub message_id: warmline_domain::MessageId,
+    #[serde(flatten)]
+    pub reply: Reply,
+}
+
+/// A conversation and its transcript, oldest message first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Transcript {
+    pub conversation: Conversation,
+    pub messages: Vec<Message>,
+}
+
+/// A JSON body that may be left out entirely (then `T::default()`).
+fn optional_json<T: Default + serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
+        } else {
+            ApiError::new(ErrorCode::MalformedRequest, rejection.body_text())
+        }
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
+    if !json {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send a JSON body with `Content-Type: application/json`",
+        ));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}"))
+    })
+}
+
+fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
+    raw.parse()
+        .map_err(|_| DomainError::not_found(format!("no conversation with id {raw:?}")).into())
+}
+
+/// Open a conversation.
+#[utoipa::path(
+    post, path = "/v1/conversations", tag = "chat",
+    request_body(content = Option<CreateConversation>, description = "optional; `{}` is fine"),
+    responses(
+        (status = 201, description = "opened", body = Conversation),
+        (status = 400, description = "malformed JSON", body = crate::error::ErrorBody),
+        (status = 422, description = "invalid field", body = crate::error::ErrorBody),
+        (status = 429, description = "rate limited", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn create_conversation(
+    State(dialog): State<Dialog>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, ApiJson<Conversation>), ApiError> {
+    let request: CreateConversation = optional_json(&headers, body)?;
+    let channel = request.channel.unwrap_or_default();
+    let (identity, display_name) = match request.customer {
+        Some(c) => (
+            Some(CustomerIdentity {
+                channel,
+                external_id: c.external_id,
+            }),
+            c.display_name,
+        ),
+        None => (None, None),
+    };
+    let conversation = dialog
+        .start(Start {
+            channel,
+            locale: request.locale,
+            identity,
+            display_name,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(conversation)))
+}
+
+/// A conversation and its transcript.
+#[utoipa::path(
+    get, path = "/v1/conversations/{id}", tag = "chat",
+    params(("id" = String, Path, description = "conversation id")),
+    responses(
+        (status = 200, body = Transcript),
+        (status = 404, description = "unknown conversation", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn get_conversation(
+    State(dialog): State<Dialog>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Transcript>, ApiError> {
+    let (conversation, messages) = dialog.transcript(conversation_id(&id)?).await?;
+    Ok(ApiJson(Transcript {
+        conversation,
+        messages,
+    }))
+}
+
+/// Send a customer message; the reply is grounded in the knowledge base, with citations.
+#[utoipa::path(
+    post, path = "/v1/conversations/{id}/messages", tag = "chat",
+    params(("id" = String, Path, description = "conversation id")),
+    request_body = PostMessage,
+    responses(
+        (status = 200, body = TurnResponse),
+        (status = 400, description = "malformed JSON", body = crate::error::ErrorBody),
+        (status = 404, description = "unknown conversation", body = crate::error::ErrorBody),
+        (status = 409, description = "conversation closed", body = crate::error::ErrorBody),
+        (status = 413, description = "message too long", body = crate::error::ErrorBody),
+        (status = 415, description = "not JSON", body = crate::error::ErrorBody),
+        (status = 422, description = "empty text", body = crate::error::ErrorBody),
+        (status = 429, description = "rate limited", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn post_message(
+    State(dialog): State<Dialog>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PostMessage>,
+) -> Result<ApiJson<TurnResponse>, ApiError> {
+    let turn = dialog.handle(conversation_id(&id)?, &body.text).await?;
+    Ok(ApiJson(TurnResponse {
+        message: turn.message,
+        reply: turn.reply.map(|(reply, stored)| ReplyBody {
+            message_id: stored.id,
+            reply,
+        }),
+    }))
+}

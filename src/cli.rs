@@ -1,0 +1,296 @@
+//! The command line. Every flag can also be set through the environment variable shown in
+//! `--help`.
+
+use crate::telemetry::LogFormat;
+use crate::{HttpLimits, Settings, Warmline, app, open_knowledge, shutdown_signal};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use warmline_dialog::{Dialog, DialogConfig, Start};
+use warmline_domain::{Channel, ReplyKind};
+use warmline_retrieval::{RetrievalError, load_dir};
+use warmline_store::{Durability, SqliteStore};
+
+/// Warmline: a self-hosted virtual agent that answers customers from your knowledge base,
+/// with citations, and hands them to a person when it matters.
+#[derive(Debug, Parser)]
+#[command(name = "warmline", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on stderr. Log levels come from RUST_LOG (default `info`).
+    #[arg(long, env = "WARMLINE_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: chat API, article pages, health and metrics.
+    Serve(ServeArgs),
+    /// Answer one question from the knowledge base and print the answer with its sources.
+    Ask(AskArgs),
+    /// Bring the search index in step with the knowledge folder (only changed articles are
+    /// re-indexed unless --rebuild).
+    Index(IndexArgs),
+}
+
+/// Where knowledge and data live.
+#[derive(Debug, Args)]
+pub struct Paths {
+    /// Folder of articles: `DIR/articles/*.md` (or `*.md` directly in DIR).
+    #[arg(long, env = "WARMLINE_KNOWLEDGE", default_value = "knowledge")]
+    pub knowledge: PathBuf,
+
+    /// Folder for the database (warmline.db) and the search index; created if missing.
+    #[arg(long, env = "WARMLINE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (use port 0 for any free port).
+    #[arg(long, env = "WARMLINE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    #[command(flatten)]
+    pub paths: Paths,
+
+    /// Public base URL of this server, used in citation links. Default: http://ADDR.
+    #[arg(long, env = "WARMLINE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Sustained requests per second allowed per client IP on /v1 (0 turns the limit off).
+    #[arg(long, env = "WARMLINE_RATE_LIMIT_RPS", default_value_t = 20)]
+    pub rate_limit_rps: u32,
+
+    /// Extra requests per client allowed in a burst above the sustained rate.
+    #[arg(long, env = "WARMLINE_RATE_LIMIT_BURST", default_value_t = 40)]
+    pub rate_limit_burst: u32,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "WARMLINE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Requests handled at once; beyond this, clients get 429 with Retry-After.
+    #[arg(long, env = "WARMLINE_MAX_IN_FLIGHT", default_value_t = 1024)]
+    pub max_in_flight: usize,
+
+    /// Seconds a request may take before it is answered with 503.
+    #[arg(long, env = "WARMLINE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Use the first X-Forwarded-For address as the client IP (only behind a trusted proxy).
+    #[arg(long, env = "WARMLINE_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+
+    /// How committed messages are kept: `process` survives a crash of Warmline; `power`
+    /// also survives power loss (fsync on every commit, slower).
+    #[arg(long, env = "WARMLINE_DURABILITY", value_enum, default_value = "process")]
+    pub durability: DurabilityArg,
+
+    /// Don't watch the knowledge folder for changes.
+    #[arg(long, env = "WARMLINE_NO_WATCH")]
+    pub no_watch: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DurabilityArg {
+    Process,
+    Power,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The customer's question.
+    pub question: String,
+
+    /// Folder of articles.
+    #[arg(long, env = "WARMLINE_KNOWLEDGE", default_value = "knowledge")]
+    pub knowledge: PathBuf,
+
+    /// Answer as on this channel (articles can be limited to channels).
+    #[arg(long, default_value = "web", value_parser = parse_channel)]
+    pub channel: Channel,
+
+    /// Print the full reply as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    #[command(flatten)]
+    pub paths: Paths,
+
+    /// Throw the index away and index every article again.
+    #[arg(long)]
+    pub rebuild: bool,
+}
+
+fn parse_channel(s: &str) -> Result<Channel, String> {
+    s.parse()
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Ask(args) => ask(args).await,
+        Command::Index(args) => index(args).await,
+    }
+}
+
+fn progress_bar(label: &'static str) -> impl FnMut(usize, usize) + Send {
+    let mut bar: Option<ProgressBar> = None;
+    move |done, total| {
+        let bar = bar.get_or_insert_with(|| {
+            let b = ProgressBar::new(total as u64);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{msg:>10} [{bar:40}] {pos}/{len} articles ({per_sec}, eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            b.set_message(label);
+            b
+        });
+        bar.set_position(done as u64);
+        if done == total {
+            bar.finish();
+        }
+    }
+}
+
+fn report_problems(problems: &[warmline_retrieval::ArticleProblem]) {
+    for p in problems {
+        eprintln!("warning: {p}");
+        tracing::warn!(file = %p.path.display(), line = p.line, problem = %p.message, "article skipped");
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let local = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    let settings = Settings {
+        data_dir: args.paths.data_dir.clone(),
+        knowledge: args.paths.knowledge.clone(),
+        public_url: public_url.clone(),
+        durability: match args.durability {
+            DurabilityArg::Process => Durability::Process,
+            DurabilityArg::Power => Durability::Power,
+        },
+        watch: !args.no_watch,
+    };
+    let warmline = Warmline::open(&settings, &mut progress_bar("indexing")).await?;
+    report_problems(&warmline.problems);
+    let limits = HttpLimits {
+        rate_per_second: args.rate_limit_rps,
+        burst: args.rate_limit_burst,
+        max_body_bytes: args.max_body_bytes,
+        max_in_flight: args.max_in_flight,
+        trust_forwarded_for: args.trust_forwarded_for,
+        request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+    };
+    let catalog = warmline.state.knowledge.index().catalog();
+    tracing::info!(
+        addr = %local,
+        articles = catalog.articles.len(),
+        problems = catalog.problems.len(),
+        reindexed = warmline.sync.added + warmline.sync.updated,
+        startup_seconds = started.elapsed().as_secs_f64(),
+        "warmline ready"
+    );
+    eprintln!(
+        "\nWarmline is ready: {} articles from {}, data in {}.\n  \
+         Browser: {public_url}/\n  \
+         API:     curl -s -X POST {public_url}/v1/conversations\n  \
+         Docs:    {public_url}/openapi.json\n",
+        catalog.articles.len(),
+        settings.knowledge.display(),
+        settings.data_dir.display(),
+    );
+    let router = app(warmline.state.clone(), &limits);
+    crate::run(listener, router, shutdown_signal()).await?;
+    warmline.state.store.close().await;
+    Ok(())
+}
+
+async fn ask(args: AskArgs) -> anyhow::Result<()> {
+    // A one-off answer needs no server and no data dir: index in memory.
+    let knowledge = open_knowledge(&args.knowledge, None, "")?;
+    let loaded = load_dir(&args.knowledge)?;
+    report_problems(&loaded.problems);
+    let index = knowledge.index().clone();
+    tokio::task::spawn_blocking(move || index.sync(loaded, &mut |_, _| {})).await??;
+    let store = Arc::new(SqliteStore::in_memory().await?);
+    let dialog = Dialog::new(store, Arc::new(knowledge), DialogConfig::default());
+    let conversation = dialog
+        .start(Start {
+            channel: args.channel,
+            ..Start::default()
+        })
+        .await?;
+    let turn = dialog.handle(conversation.id, &args.question).await?;
+    let Some((reply, _)) = turn.reply else {
+        anyhow::bail!("no reply was produced");
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reply)?);
+        return Ok(());
+    }
+    println!("{}", reply.text);
+    if reply.kind == ReplyKind::Answer {
+        println!("\nSources (support {:.2}):", reply.support);
+        for (i, c) in reply.citations.iter().enumerate() {
+            println!("  [{}] {} ({}, score {:.2})", i + 1, c.title, c.article_id, c.score);
+        }
+    }
+    Ok(())
+}
+
+async fn index(args: IndexArgs) -> anyhow::Result<()> {
+    let index_dir = args.paths.data_dir.join("index");
+    if args.rebuild && index_dir.exists() {
+        std::fs::remove_dir_all(&index_dir)
+            .with_context(|| format!("cannot remove {}", index_dir.display()))?;
+    }
+    let started = Instant::now();
+    let knowledge = open_knowledge(&args.paths.knowledge, Some(&index_dir), "").map_err(|e| {
+        match e.downcast_ref::<RetrievalError>() {
+            Some(RetrievalError::Locked { .. }) => e.context(
+                "a running server already keeps this index up to date; stop it or use another --data-dir",
+            ),
+            _ => e,
+        }
+    })?;
+    let loaded = load_dir(&args.paths.knowledge)?;
+    report_problems(&loaded.problems);
+    let index = knowledge.index().clone();
+    let mut bar = progress_bar("indexing");
+    let report =
+        tokio::task::spawn_blocking(move || index.sync(loaded, &mut bar)).await??;
+    println!(
+        "indexed {} passages: {} added, {} updated, {} removed, {} unchanged articles in {:.2} s ({})",
+        report.passages,
+        report.added,
+        report.updated,
+        report.removed,
+        report.unchanged,
+        started.elapsed().as_secs_f64(),
+        index_dir.display()
+    );
+    Ok(())
+}

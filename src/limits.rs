@@ -1,0 +1,108 @@
+//! Backpressure at the door: a per-client rate limit and a cap on requests in flight, both
+//! answered with 429 and `Retry-After`.
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use warmline_channels::ApiError;
+
+/// Request limits of the HTTP server.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Sustained requests per second per client IP on `/v1`; 0 turns the limit off.
+    pub rate_per_second: u32,
+    /// Requests a client may send at once above the sustained rate.
+    pub burst: u32,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Requests handled at once; more are refused with 429 rather than queued.
+    pub max_in_flight: usize,
+    /// Take the client IP from the first `X-Forwarded-For` entry (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Longest time a request may take.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            rate_per_second: 20,
+            burst: 40,
+            max_body_bytes: 64 * 1024,
+            max_in_flight: 1024,
+            trust_forwarded_for: false,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Shared state of the limit middleware.
+#[derive(Clone)]
+pub struct Gate {
+    limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    in_flight: Arc<Semaphore>,
+    trust_forwarded_for: bool,
+}
+
+impl Gate {
+    pub fn new(limits: &HttpLimits) -> Self {
+        let limiter = NonZeroU32::new(limits.rate_per_second).map(|rate| {
+            let burst = NonZeroU32::new(limits.burst.max(limits.rate_per_second)).unwrap_or(rate);
+            Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
+        });
+        Self {
+            limiter,
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
+            trust_forwarded_for: limits.trust_forwarded_for,
+        }
+    }
+
+    /// Forgets clients that have been quiet, so the limiter's memory stays bounded.
+    pub fn forget_idle_clients(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    fn client_ip(&self, request: &Request) -> IpAddr {
+        if self.trust_forwarded_for
+            && let Some(ip) = request
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse().ok())
+        {
+            return ip;
+        }
+        request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+    }
+}
+
+/// Middleware: refuse over-rate clients and requests beyond the in-flight cap.
+pub async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    if let Some(limiter) = &gate.limiter {
+        let ip = gate.client_ip(&request);
+        if let Err(not_until) = limiter.check_key(&ip) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            metrics::counter!("warmline_rate_limited_total", "reason" => "rate").increment(1);
+            return ApiError::rate_limited(wait.as_secs().max(1)).into_response();
+        }
+    }
+    let Ok(_permit) = gate.in_flight.clone().try_acquire_owned() else {
+        metrics::counter!("warmline_rate_limited_total", "reason" => "in_flight").increment(1);
+        return ApiError::rate_limited(1).into_response();
+    };
+    next.run(request).await
+}

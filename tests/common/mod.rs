@@ -1,0 +1,81 @@
+//! Starts the real server on port 0 with a temporary data dir, for black-box tests.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tokio::sync::oneshot;
+use warmline::{HttpLimits, Settings, Warmline, app, run};
+use warmline_store::Durability;
+
+pub fn sample_knowledge() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge")
+}
+
+/// A running server. Dropping it shuts the server down.
+pub struct TestServer {
+    pub base: String,
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+    pub warmline: Warmline,
+}
+
+impl TestServer {
+    /// Serves the sample knowledge base from `data_dir` with `limits`.
+    pub async fn start(data_dir: &Path, limits: HttpLimits) -> Self {
+        Self::start_with(data_dir, &sample_knowledge(), limits).await
+    }
+
+    pub async fn start_with(data_dir: &Path, knowledge: &Path, limits: HttpLimits) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let settings = Settings {
+            data_dir: data_dir.to_owned(),
+            knowledge: knowledge.to_owned(),
+            public_url: base.clone(),
+            durability: Durability::Process,
+            watch: true,
+        };
+        let warmline = Warmline::open(&settings, &mut |_, _| {}).await.unwrap();
+        let router = app(warmline.state.clone(), &limits);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let done = tokio::spawn(async move {
+            run(listener, router, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            base,
+            addr,
+            stop: Some(stop),
+            done: Some(done),
+            warmline,
+        }
+    }
+
+    /// Stops serving, waits for running requests, and closes the store.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
+        }
+        self.warmline.state.store.close().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// Limits with the rate limit off, so tests that send many requests are not throttled.
+pub fn unlimited() -> HttpLimits {
+    HttpLimits {
+        rate_per_second: 0,
+        ..HttpLimits::default()
+    }
+}
