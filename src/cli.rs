@@ -21,7 +21,13 @@ use warmline_store::{Durability, SqliteStore};
 #[command(name = "warmline", version, about, long_about = None)]
 pub struct Cli {
     /// Log format on stderr. Log levels come from RUST_LOG (default `info`).
-    #[arg(long, env = "WARMLINE_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "WARMLINE_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     pub log_format: LogFormat,
 
     #[command(subcommand)]
@@ -90,7 +96,12 @@ pub struct ServeArgs {
 
     /// How committed messages are kept: `process` survives a crash of Warmline; `power`
     /// also survives power loss (fsync on every commit, slower).
-    #[arg(long, env = "WARMLINE_DURABILITY", value_enum, default_value = "process")]
+    #[arg(
+        long,
+        env = "WARMLINE_DURABILITY",
+        value_enum,
+        default_value = "process"
+    )]
     pub durability: DurabilityArg,
 
     /// Don't watch the knowledge folder for changes.
@@ -255,7 +266,13 @@ async fn ask(args: AskArgs) -> anyhow::Result<()> {
     if reply.kind == ReplyKind::Answer {
         println!("\nSources (support {:.2}):", reply.support);
         for (i, c) in reply.citations.iter().enumerate() {
-            println!("  [{}] {} ({}, score {:.2})", i + 1, c.title, c.article_id, c.score);
+            println!(
+                "  [{}] {} ({}, score {:.2})",
+                i + 1,
+                c.title,
+                c.article_id,
+                c.score
+            );
         }
     }
     Ok(())
@@ -280,8 +297,7 @@ async fn index(args: IndexArgs) -> anyhow::Result<()> {
     report_problems(&loaded.problems);
     let index = knowledge.index().clone();
     let mut bar = progress_bar("indexing");
-    let report =
-        tokio::task::spawn_blocking(move || index.sync(loaded, &mut bar)).await??;
+    let report = tokio::task::spawn_blocking(move || index.sync(loaded, &mut bar)).await??;
     println!(
         "indexed {} passages: {} added, {} updated, {} removed, {} unchanged articles in {:.2} s ({})",
         report.passages,

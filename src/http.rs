@@ -145,7 +145,10 @@ pub async fn kb_index(State(state): State<AppState>) -> Html<String> {
         .filter(|a| public(a))
         .map(|a| format!("<li><a href=\"/kb/{}\">{}</a></li>", a.id, escape(&a.title)))
         .collect();
-    page("Help articles", &format!("<h1>Help articles</h1><ul>{items}</ul>"))
+    page(
+        "Help articles",
+        &format!("<h1>Help articles</h1><ul>{items}</ul>"),
+    )
 }
 
 /// One article, rendered from its Markdown. Raw HTML in articles is shown as text, never

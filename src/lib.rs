@@ -75,8 +75,8 @@ impl Warmline {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| {
             format!("cannot create the data dir {}", settings.data_dir.display())
         })?;
-        let store = SqliteStore::open(&settings.data_dir.join("warmline.db"), settings.durability)
-            .await?;
+        let store =
+            SqliteStore::open(&settings.data_dir.join("warmline.db"), settings.durability).await?;
         let knowledge = open_knowledge(
             &settings.knowledge,
             Some(&settings.data_dir.join("index")),
@@ -87,7 +87,10 @@ impl Warmline {
         let index = knowledge.index().clone();
         let sync = tokio::task::block_in_place(|| index.sync(loaded, progress))?;
         let watch = if settings.watch {
-            Some(warmline_retrieval::watch::watch(knowledge.clone(), on_resync)?)
+            Some(warmline_retrieval::watch::watch(
+                knowledge.clone(),
+                on_resync,
+            )?)
         } else {
             None
         };

@@ -55,7 +55,9 @@ impl Gate {
     pub fn new(limits: &HttpLimits) -> Self {
         let limiter = NonZeroU32::new(limits.rate_per_second).map(|rate| {
             let burst = NonZeroU32::new(limits.burst.max(limits.rate_per_second)).unwrap_or(rate);
-            Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
+            Arc::new(RateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            ))
         });
         Self {
             limiter,

@@ -29,8 +29,8 @@ pub fn init_logging(format: LogFormat) {
 
 /// Latency buckets in seconds: sub-millisecond retrieval up to slow generation.
 const BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
 
 /// The process-wide Prometheus recorder (installed on first use; several servers in one
@@ -55,7 +55,10 @@ pub fn metrics() -> PrometheusHandle {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!("warmline_http_requests_total", "HTTP requests by route and status");
+    describe_counter!(
+        "warmline_http_requests_total",
+        "HTTP requests by route and status"
+    );
     describe_histogram!(
         "warmline_http_request_duration_seconds",
         "HTTP request latency by route"
@@ -80,7 +83,10 @@ fn describe() {
         "warmline_rate_limited_total",
         "requests refused by the per-client rate limit or the in-flight limit"
     );
-    describe_gauge!("warmline_knowledge_passages", "passages in the search index");
+    describe_gauge!(
+        "warmline_knowledge_passages",
+        "passages in the search index"
+    );
     describe_gauge!("warmline_knowledge_articles", "articles loaded");
     describe_gauge!(
         "warmline_knowledge_problems",

@@ -57,7 +57,9 @@ async fn grounded_answers_on_the_evaluation_set() {
                 "{:?} cited {}, wanted {}",
                 case.q, reply.citations[0].article_id, case.article
             )),
-            ReplyKind::NoAnswer => refused.push(format!("{:?} (support {:.2})", case.q, reply.support)),
+            ReplyKind::NoAnswer => {
+                refused.push(format!("{:?} (support {:.2})", case.q, reply.support))
+            }
         }
         if reply.kind == ReplyKind::Answer {
             assert!(reply.text.ends_with("[1]"), "{}", reply.text);
@@ -85,7 +87,13 @@ async fn grounded_answers_on_the_evaluation_set() {
         invented.join("\n  ")
     );
     assert!(accuracy >= 0.68, "right-article answers {accuracy:.3}");
-    assert!(refusal_rate <= 0.25, "refused {refusal_rate:.3} of answerable questions");
-    assert!(honesty >= 0.90, "answered {} unanswerable questions", invented.len());
+    assert!(
+        refusal_rate <= 0.25,
+        "refused {refusal_rate:.3} of answerable questions"
+    );
+    assert!(
+        honesty >= 0.90,
+        "answered {} unanswerable questions",
+        invented.len()
+    );
 }
-

@@ -2,17 +2,16 @@
 //! the transcript.
 
 use crate::error::{ApiError, ApiJson};
-use axum::extract::{Path, State};
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use warmline_dialog::{Dialog, Start};
 use warmline_domain::{
-    Channel, Conversation, ConversationId, CustomerIdentity, DomainError, ErrorCode, Message,
-    Reply,
+    Channel, Conversation, ConversationId, CustomerIdentity, DomainError, ErrorCode, Message, Reply,
 };
 
 /// The routes under `/v1`, to nest in the server's router.
@@ -106,7 +105,10 @@ fn optional_json<T: Default + serde::de::DeserializeOwned>(
         ));
     }
     serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}"))
+        ApiError::new(
+            ErrorCode::MalformedRequest,
+            format!("invalid JSON body: {e}"),
+        )
     })
 }
 

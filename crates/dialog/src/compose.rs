@@ -87,7 +87,10 @@ pub fn compose(result: &SearchResult, analyzer: Analyze<'_>, config: &ComposerCo
     };
     // Among passages that cover the question about as well as the best one, trust the
     // search ranking (it weighs titles, headings and phrases).
-    let Some(&(best, _)) = candidates.iter().find(|c| c.1 >= support - COVERAGE_TOLERANCE) else {
+    let Some(&(best, _)) = candidates
+        .iter()
+        .find(|c| c.1 >= support - COVERAGE_TOLERANCE)
+    else {
         return no_answer(NO_ANSWER, 0.0);
     };
     if support < config.min_support {
@@ -141,7 +144,10 @@ fn units(text: &str, analyzer: Analyze<'_>) -> Vec<Unit> {
             // sentences of their own.
             if items.iter().all(|l| l.len() < 90) {
                 let mut block = String::new();
-                if let Some(lead) = out.last().filter(|u| u.line + 1 == start && u.text.ends_with(':')) {
+                if let Some(lead) = out
+                    .last()
+                    .filter(|u| u.line + 1 == start && u.text.ends_with(':'))
+                {
                     block.push_str(&lead.text);
                     block.push(' ');
                     out.pop();
@@ -151,7 +157,11 @@ fn units(text: &str, analyzer: Analyze<'_>) -> Vec<Unit> {
                     block.push_str(item);
                     if k + 1 < items.len() {
                         // Items that are sentences keep their own stop; fragments get a `;`.
-                        block.push_str(if item.ends_with(['.', '!', '?']) { " " } else { "; " });
+                        block.push_str(if item.ends_with(['.', '!', '?']) {
+                            " "
+                        } else {
+                            "; "
+                        });
                     }
                 }
                 out.push(unit(&ensure_period(&block), start, analyzer));
@@ -195,11 +205,7 @@ fn pick(
     };
     if scores[best] == 0.0 {
         // The question matched the title or heading only: the passage's opening is the answer.
-        return units
-            .iter()
-            .take(2)
-            .map(|u| u.text.clone())
-            .collect();
+        return units.iter().take(2).map(|u| u.text.clone()).collect();
     }
     let mut chosen = vec![best];
     let mut covered: HashSet<&String> = units[best].terms.iter().collect();

@@ -94,7 +94,9 @@ impl Dialog {
             .unwrap_or_else(|| "en".into());
         if locale.is_empty()
             || locale.len() > 16
-            || !locale.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            || !locale
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
         {
             return Err(DomainError::invalid(
                 "locale must be a language tag such as \"en\" or \"en-us\"",
@@ -161,7 +163,12 @@ impl Dialog {
         metrics::counter!("warmline_turns_total", "outcome" => outcome).increment(1);
         metrics::histogram!("warmline_turn_duration_seconds")
             .record(started.elapsed().as_secs_f64());
-        tracing::info!(outcome, support = reply.support, citations = reply.citations.len(), "turn answered");
+        tracing::info!(
+            outcome,
+            support = reply.support,
+            citations = reply.citations.len(),
+            "turn answered"
+        );
         Ok(Turn {
             message,
             reply: Some((reply, stored)),

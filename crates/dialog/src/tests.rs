@@ -5,8 +5,16 @@ use warmline_domain::{ReplyKind, Role};
 fn dialog() -> (Dialog, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::default());
     let knowledge = Arc::new(FixedKnowledge::new(&[
-        ("store-hours", "Store hours", "Our stores open at 9 am and close at 9 pm."),
-        ("returns", "Returns", "You can return most items within 30 days."),
+        (
+            "store-hours",
+            "Store hours",
+            "Our stores open at 9 am and close at 9 pm.",
+        ),
+        (
+            "returns",
+            "Returns",
+            "You can return most items within 30 days.",
+        ),
     ]));
     (
         Dialog::new(store.clone(), knowledge, DialogConfig::default()),
@@ -18,7 +26,10 @@ fn dialog() -> (Dialog, Arc<MemoryStore>) {
 async fn a_turn_stores_the_question_then_a_cited_answer() {
     let (dialog, store) = dialog();
     let conv = dialog.start(Start::default()).await.unwrap();
-    let turn = dialog.handle(conv.id, "  when do stores open?  ").await.unwrap();
+    let turn = dialog
+        .handle(conv.id, "  when do stores open?  ")
+        .await
+        .unwrap();
     assert_eq!(turn.message.text, "when do stores open?");
     let (reply, stored) = turn.reply.unwrap();
     assert_eq!(reply.kind, ReplyKind::Answer);
@@ -34,7 +45,10 @@ async fn the_question_is_kept_even_when_answering_fails() {
     struct Broken;
     #[async_trait::async_trait]
     impl KnowledgeSearch for Broken {
-        async fn search(&self, _: &SearchQuery) -> Result<warmline_domain::SearchResult, DomainError> {
+        async fn search(
+            &self,
+            _: &SearchQuery,
+        ) -> Result<warmline_domain::SearchResult, DomainError> {
             Err(DomainError::unavailable("index down"))
         }
         fn analyze(&self, _: &str) -> Vec<String> {
@@ -44,7 +58,10 @@ async fn the_question_is_kept_even_when_answering_fails() {
     let store = Arc::new(MemoryStore::default());
     let dialog = Dialog::new(store.clone(), Arc::new(Broken), DialogConfig::default());
     let conv = dialog.start(Start::default()).await.unwrap();
-    let err = dialog.handle(conv.id, "where is my parcel").await.unwrap_err();
+    let err = dialog
+        .handle(conv.id, "where is my parcel")
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::Unavailable);
     let kept = store.all_messages();
     assert_eq!(kept.len(), 1);
@@ -55,12 +72,18 @@ async fn the_question_is_kept_even_when_answering_fails() {
 async fn bad_messages_are_refused_with_clear_codes() {
     let (dialog, store) = dialog();
     let conv = dialog.start(Start::default()).await.unwrap();
-    assert_eq!(dialog.handle(conv.id, " \n ").await.unwrap_err().code, ErrorCode::InvalidInput);
+    assert_eq!(
+        dialog.handle(conv.id, " \n ").await.unwrap_err().code,
+        ErrorCode::InvalidInput
+    );
     let long = "a".repeat(4001);
     let err = dialog.handle(conv.id, &long).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::PayloadTooLarge);
     assert!(err.message.contains("4000"));
-    let err = dialog.handle(ConversationId::new(), "hi").await.unwrap_err();
+    let err = dialog
+        .handle(ConversationId::new(), "hi")
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound);
     assert!(store.all_messages().is_empty(), "nothing invalid is stored");
 }
@@ -69,11 +92,17 @@ async fn bad_messages_are_refused_with_clear_codes() {
 async fn the_bot_is_quiet_while_a_person_owns_the_conversation() {
     let (dialog, store) = dialog();
     let conv = dialog.start(Start::default()).await.unwrap();
-    store.set_ownership(conv.id, Ownership::Human).await.unwrap();
+    store
+        .set_ownership(conv.id, Ownership::Human)
+        .await
+        .unwrap();
     let turn = dialog.handle(conv.id, "when do stores open").await.unwrap();
     assert!(turn.reply.is_none());
     assert_eq!(store.all_messages().len(), 1, "the message is still stored");
-    store.set_ownership(conv.id, Ownership::Closed).await.unwrap();
+    store
+        .set_ownership(conv.id, Ownership::Closed)
+        .await
+        .unwrap();
     let err = dialog.handle(conv.id, "hello?").await.unwrap_err();
     assert_eq!(err.code, ErrorCode::Conflict);
 }
@@ -113,5 +142,8 @@ async fn an_identity_links_conversations_to_one_customer() {
         locale: Some("en_US; DROP".into()),
         ..Start::default()
     };
-    assert_eq!(dialog.start(bad).await.unwrap_err().code, ErrorCode::InvalidInput);
+    assert_eq!(
+        dialog.start(bad).await.unwrap_err().code,
+        ErrorCode::InvalidInput
+    );
 }

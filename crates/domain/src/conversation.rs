@@ -65,7 +65,10 @@ impl FromStr for Channel {
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
                 let known: Vec<_> = Self::ALL.iter().map(|c| c.as_str()).collect();
-                format!("unknown channel {s:?}; expected one of {}", known.join(", "))
+                format!(
+                    "unknown channel {s:?}; expected one of {}",
+                    known.join(", ")
+                )
             })
     }
 }

@@ -14,8 +14,7 @@ use async_trait::async_trait;
 /// Implementations: SQLite (embedded default); PostgreSQL can follow with the same contract.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    async fn create_conversation(&self, new: NewConversation)
-    -> Result<Conversation, DomainError>;
+    async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, DomainError>;
 
     /// `Ok(None)` when there is no such conversation.
     async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, DomainError>;
@@ -31,11 +30,8 @@ pub trait ConversationStore: Send + Sync {
     async fn append_message(&self, message: &Message) -> Result<(), DomainError>;
 
     /// The transcript in the order it happened (oldest first), at most `limit` messages.
-    async fn messages(
-        &self,
-        id: ConversationId,
-        limit: usize,
-    ) -> Result<Vec<Message>, DomainError>;
+    async fn messages(&self, id: ConversationId, limit: usize)
+    -> Result<Vec<Message>, DomainError>;
 
     /// The customer known by this identity, created (with the identity linked) if new.
     async fn customer_for_identity(

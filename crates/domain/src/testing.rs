@@ -54,10 +54,7 @@ impl MemoryStore {
 
 #[async_trait]
 impl ConversationStore for MemoryStore {
-    async fn create_conversation(
-        &self,
-        new: NewConversation,
-    ) -> Result<Conversation, DomainError> {
+    async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, DomainError> {
         let now = OffsetDateTime::now_utc();
         let conversation = Conversation {
             id: ConversationId::new(),
@@ -198,7 +195,9 @@ impl FixedKnowledge {
 }
 
 fn words(text: &str) -> Vec<String> {
-    const STOP: &[&str] = &["the", "and", "you", "your", "can", "how", "what", "when", "where", "does"];
+    const STOP: &[&str] = &[
+        "the", "and", "you", "your", "can", "how", "what", "when", "where", "does",
+    ];
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.len() > 2 && !STOP.contains(&w.to_lowercase().as_str()))
         .map(str::to_lowercase)

@@ -157,7 +157,9 @@ fn parse_channels(raw: Vec<String>) -> Result<Vec<Channel>, String> {
         if name == "all" {
             return Ok(Vec::new());
         }
-        let channel = name.parse::<Channel>().map_err(|e| format!("channels: {e}"))?;
+        let channel = name
+            .parse::<Channel>()
+            .map_err(|e| format!("channels: {e}"))?;
         if !channels.contains(&channel) {
             channels.push(channel);
         }

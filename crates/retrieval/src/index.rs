@@ -1,12 +1,12 @@
 //! The passage index: tantivy on disk (or in RAM), kept in step with the article files by
 //! content hash, so an edit re-indexes only the articles that changed.
 
+use crate::RetrievalError;
 use crate::article::{Article, ArticleProblem};
 use crate::chunk::chunk;
 use crate::loader::Loaded;
 use crate::query::{self, Speller};
 use crate::schema::{self, ANALYZER, Fields, SCHEMA_VERSION};
-use crate::RetrievalError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -114,7 +114,9 @@ impl KnowledgeIndex {
         public_url: &str,
         location: Option<PathBuf>,
     ) -> Result<Self, RetrievalError> {
-        let path = location.clone().unwrap_or_else(|| PathBuf::from(":memory:"));
+        let path = location
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(":memory:"));
         let index_error = |e: tantivy::TantivyError| RetrievalError::Index {
             path: path.clone(),
             reason: e.to_string(),
@@ -124,7 +126,9 @@ impl KnowledgeIndex {
         let writer = index
             .writer_with_num_threads(1, WRITER_HEAP_BYTES)
             .map_err(|e| match e {
-                tantivy::TantivyError::LockFailure(..) => RetrievalError::Locked { path: path.clone() },
+                tantivy::TantivyError::LockFailure(..) => {
+                    RetrievalError::Locked { path: path.clone() }
+                }
                 other => index_error(other),
             })?;
         let reader = index
@@ -152,7 +156,10 @@ impl KnowledgeIndex {
 
     /// The articles and problems of the last sync.
     pub fn catalog(&self) -> Arc<Catalog> {
-        self.catalog.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Number of passages searchable now.
@@ -278,8 +285,13 @@ impl KnowledgeIndex {
         let fail = |e: tantivy::TantivyError| RetrievalError::Search(e.to_string());
         let searcher = self.reader.searcher();
         let mut analyzer = self.analyzer.clone();
-        let terms =
-            query::analyse_question(&mut analyzer, &self.speller, &searcher, &self.fields, &q.text);
+        let terms = query::analyse_question(
+            &mut analyzer,
+            &self.speller,
+            &searcher,
+            &self.fields,
+            &q.text,
+        );
         let Some(query) = query::build(&self.fields, &terms, q) else {
             return Ok(SearchResult {
                 hits: Vec::new(),
@@ -287,7 +299,10 @@ impl KnowledgeIndex {
             });
         };
         let top = searcher
-            .search(&query, &TopDocs::with_limit(q.limit.max(1)).order_by_score())
+            .search(
+                &query,
+                &TopDocs::with_limit(q.limit.max(1)).order_by_score(),
+            )
             .map_err(fail)?;
         let mut snippets =
             SnippetGenerator::create(&searcher, &*query, self.fields.body).map_err(fail)?;
@@ -335,7 +350,9 @@ fn stored_state(index: &Index) -> IndexState {
 
 fn stored_schema_version(index: &Index) -> Option<u32> {
     let payload = index.load_metas().ok()?.payload?;
-    serde_json::from_str::<IndexState>(&payload).ok().map(|s| s.schema)
+    serde_json::from_str::<IndexState>(&payload)
+        .ok()
+        .map(|s| s.schema)
 }
 
 fn clear_dir(dir: &Path) -> std::io::Result<()> {

@@ -1,8 +1,8 @@
 //! Reads a knowledge folder: every `*.md` under `DIR/articles/` (or under `DIR` itself when it
 //! has no `articles/` folder), in path order.
 
-use crate::article::{Article, ArticleProblem, parse_article};
 use crate::RetrievalError;
+use crate::article::{Article, ArticleProblem, parse_article};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -128,7 +128,11 @@ mod tests {
         write(dir.path(), "a.md", "---\nid: a\ntitle: A\n---\nbody a\n");
         write(dir.path(), "b.md", "---\nid: a\ntitle: B\n---\nbody b\n");
         write(dir.path(), "c.md", "---\nid: c\ntitle: [broken\n---\n");
-        write(dir.path(), "sub/d.md", "---\nid: d\ntitle: D\n---\nbody d\n");
+        write(
+            dir.path(),
+            "sub/d.md",
+            "---\nid: d\ntitle: D\n---\nbody d\n",
+        );
         write(dir.path(), "notes.txt", "ignored");
         std::fs::write(dir.path().join("articles/e.md"), [0xff, 0xfe]).unwrap();
 
@@ -138,7 +142,11 @@ mod tests {
         let problems: Vec<_> = loaded.problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(problems.len(), 3, "{problems:#?}");
         assert!(problems[0].starts_with("articles/b.md:2: duplicate id \"a\""));
-        assert!(problems[1].starts_with("articles/c.md:3"), "{}", problems[1]);
+        assert!(
+            problems[1].starts_with("articles/c.md:3"),
+            "{}",
+            problems[1]
+        );
         assert!(problems[2].contains("articles/e.md:1: the file is not valid UTF-8"));
     }
 

@@ -2,9 +2,11 @@
 //! field boosts, phrase boosts and the audience/channel/locale/status filter.
 
 use crate::schema::Fields;
-use std::collections::HashMap;
 use levenshtein_automata::{DFA, Distance, LevenshteinAutomatonBuilder, SINK_STATE};
-use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery};
+use std::collections::HashMap;
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
+};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Searcher, Term};
@@ -76,9 +78,7 @@ impl Speller {
         }
         found
             .into_iter()
-            .min_by(|(ta, (da, fa)), (tb, (db, fb))| {
-                da.cmp(db).then(fb.cmp(fa)).then(ta.cmp(tb))
-            })
+            .min_by(|(ta, (da, fa)), (tb, (db, fb))| da.cmp(db).then(fb.cmp(fa)).then(ta.cmp(tb)))
             .map(|(t, (_, df))| (t, df))
     }
 }

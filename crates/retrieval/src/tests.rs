@@ -75,7 +75,10 @@ fn each_eval_question_finds_its_article() {
     }
     let n = eval.answerable.len() as f32;
     let (p1, p3) = (top1 as f32 / n, top3 as f32 / n);
-    eprintln!("hit@1 {p1:.3} hit@3 {p3:.3} over {n} questions; misses:\n{}", misses.join("\n"));
+    eprintln!(
+        "hit@1 {p1:.3} hit@3 {p3:.3} over {n} questions; misses:\n{}",
+        misses.join("\n")
+    );
     assert!(p1 >= 0.75, "hit@1 {p1:.3}");
     assert!(p3 >= 0.93, "hit@3 {p3:.3}");
 }
@@ -84,9 +87,17 @@ fn each_eval_question_finds_its_article() {
 fn typos_are_corrected_to_words_the_knowledge_base_uses() {
     let index = sample_index();
     let result = index
-        .search(&SearchQuery::customer("how long does a refnud take", Channel::Web, 5))
+        .search(&SearchQuery::customer(
+            "how long does a refnud take",
+            Channel::Web,
+            5,
+        ))
         .unwrap();
-    let refund = result.terms.iter().find(|t| t.original == "refnud").unwrap();
+    let refund = result
+        .terms
+        .iter()
+        .find(|t| t.original == "refnud")
+        .unwrap();
     assert_eq!(refund.term, "refund");
     assert!(refund.known);
     assert_eq!(result.hits[0].article_id, "refund-timing");
@@ -146,7 +157,11 @@ fn channel_restricted_articles_appear_only_on_their_channels() {
 fn hits_carry_urls_titles_and_highlighted_snippets() {
     let index = sample_index();
     let hit = &index
-        .search(&SearchQuery::customer("store opening hours", Channel::Web, 3))
+        .search(&SearchQuery::customer(
+            "store opening hours",
+            Channel::Web,
+            3,
+        ))
         .unwrap()
         .hits[0];
     assert_eq!(hit.article_id, "store-hours");
@@ -163,11 +178,13 @@ fn a_question_without_known_words_finds_nothing() {
         .unwrap();
     assert!(result.hits.is_empty());
     assert!(result.terms.iter().all(|t| !t.known));
-    assert!(index
-        .search(&SearchQuery::customer("   ", Channel::Web, 5))
-        .unwrap()
-        .hits
-        .is_empty());
+    assert!(
+        index
+            .search(&SearchQuery::customer("   ", Channel::Web, 5))
+            .unwrap()
+            .hits
+            .is_empty()
+    );
 }
 
 fn article(id: &str, body: &str) -> String {
@@ -183,22 +200,43 @@ fn write(dir: &Path, name: &str, content: &str) {
 fn sync_is_incremental_and_persisted() {
     let kb = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
-    write(kb.path(), "a.md", &article("a", "Parcels travel by pigeon."));
-    write(kb.path(), "b.md", &article("b", "Refunds arrive by carrier owl."));
+    write(
+        kb.path(),
+        "a.md",
+        &article("a", "Parcels travel by pigeon."),
+    );
+    write(
+        kb.path(),
+        "b.md",
+        &article("b", "Refunds arrive by carrier owl."),
+    );
     write(kb.path(), "c.md", &article("c", "Stores open at dawn."));
 
     let index = KnowledgeIndex::open(data.path(), "").unwrap();
-    let first = index.sync(load_dir(kb.path()).unwrap(), &mut |_, _| {}).unwrap();
+    let first = index
+        .sync(load_dir(kb.path()).unwrap(), &mut |_, _| {})
+        .unwrap();
     assert_eq!((first.added, first.updated, first.removed), (3, 0, 0));
 
-    write(kb.path(), "b.md", &article("b", "Refunds arrive by dragon."));
+    write(
+        kb.path(),
+        "b.md",
+        &article("b", "Refunds arrive by dragon."),
+    );
     std::fs::remove_file(kb.path().join("articles/c.md")).unwrap();
     let mut progress = Vec::new();
     let second = index
-        .sync(load_dir(kb.path()).unwrap(), &mut |d, t| progress.push((d, t)))
+        .sync(load_dir(kb.path()).unwrap(), &mut |d, t| {
+            progress.push((d, t))
+        })
         .unwrap();
     assert_eq!(
-        (second.added, second.updated, second.removed, second.unchanged),
+        (
+            second.added,
+            second.updated,
+            second.removed,
+            second.unchanged
+        ),
         (0, 1, 1, 1)
     );
     assert_eq!(progress, [(1, 1)], "only the changed article is re-indexed");
@@ -209,9 +247,14 @@ fn sync_is_incremental_and_persisted() {
     drop(index);
 
     let reopened = KnowledgeIndex::open(data.path(), "").unwrap();
-    let third = reopened.sync(load_dir(kb.path()).unwrap(), &mut |_, _| {}).unwrap();
+    let third = reopened
+        .sync(load_dir(kb.path()).unwrap(), &mut |_, _| {})
+        .unwrap();
     assert!(!third.changed(), "{third:?}");
-    assert_eq!(reopened.search(&q("pigeon")).unwrap().hits[0].article_id, "a");
+    assert_eq!(
+        reopened.search(&q("pigeon")).unwrap().hits[0].article_id,
+        "a"
+    );
     assert_eq!(reopened.passage_count(), 2);
 }
 
@@ -227,7 +270,11 @@ fn a_second_process_on_the_same_index_is_refused_clearly() {
 #[test]
 fn edits_reach_the_index_without_restart() {
     let kb = tempfile::tempdir().unwrap();
-    write(kb.path(), "a.md", &article("a", "Parcels travel by pigeon."));
+    write(
+        kb.path(),
+        "a.md",
+        &article("a", "Parcels travel by pigeon."),
+    );
     let index = KnowledgeIndex::in_ram("").unwrap();
     let base = KnowledgeBase::new(index, kb.path());
     base.resync().unwrap();
@@ -244,7 +291,10 @@ fn edits_reach_the_index_without_restart() {
         if hits.first().is_some_and(|h| h.article_id == "b") {
             break;
         }
-        assert!(Instant::now() < deadline, "the new article was never indexed");
+        assert!(
+            Instant::now() < deadline,
+            "the new article was never indexed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -9,9 +9,21 @@ use std::time::Duration;
 /// Editors save in bursts (write, rename, touch): wait this long after the last event.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
 
-/// Keeps the watch alive; dropping it stops watching (the thread ends after its next event).
+/// Keeps the watch alive. Dropping it stops watching and waits for a running re-sync to
+/// finish, so the index is free for the next user when the drop returns.
 pub struct WatchHandle {
-    _watcher: notify::RecommendedWatcher,
+    watcher: Option<notify::RecommendedWatcher>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for WatchHandle {
+    fn drop(&mut self) {
+        // Dropping the watcher drops the event sender, which ends the thread's loop.
+        self.watcher.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Watches `kb`'s folder and re-syncs on change. `on_sync` sees every outcome (for logging and
@@ -32,7 +44,7 @@ pub fn watch(
     watcher
         .watch(kb.folder(), RecursiveMode::Recursive)
         .map_err(|e| RetrievalError::Watch(format!("{}: {e}", kb.folder().display())))?;
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("warmline-kb-watch".into())
         .spawn(move || {
             // Ends when the watcher (and so the sender) is dropped.
@@ -42,5 +54,8 @@ pub fn watch(
             }
         })
         .map_err(|e| RetrievalError::Watch(e.to_string()))?;
-    Ok(WatchHandle { _watcher: watcher })
+    Ok(WatchHandle {
+        watcher: Some(watcher),
+        thread: Some(thread),
+    })
 }

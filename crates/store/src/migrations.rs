@@ -1,8 +1,8 @@
 //! Migrations are embedded in the binary, so a deployed server needs no migrations folder and
 //! the build needs no database (we avoid sqlx's compile-time macros on purpose).
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::SqlStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::borrow::Cow;
 
 /// (version, description, SQL) of each SQLite migration, oldest first. Never edit a shipped

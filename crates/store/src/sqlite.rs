@@ -99,10 +99,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 #[async_trait]
 impl ConversationStore for SqliteStore {
-    async fn create_conversation(
-        &self,
-        new: NewConversation,
-    ) -> Result<Conversation, DomainError> {
+    async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, DomainError> {
         let now = OffsetDateTime::now_utc();
         let conversation = Conversation {
             id: ConversationId::new(),

@@ -40,13 +40,26 @@ If your refund is late, call us.";
 fn answers_with_the_sentence_that_covers_the_question_and_cites_it() {
     let result = SearchResult {
         hits: vec![hit("refund-timing", "Step 3", REFUNDS, 9.0)],
-        terms: vec![term("refunds", 2.0, true), term("card", 1.0, true), term("days", 1.0, true)],
+        terms: vec![
+            term("refunds", 2.0, true),
+            term("card", 1.0, true),
+            term("days", 1.0, true),
+        ],
     };
     let reply = compose(&result, Words, &ComposerConfig::default());
     assert_eq!(reply.kind, ReplyKind::Answer);
-    assert!(reply.text.starts_with("Card: refunds to a card take 3-5 business days"), "{}", reply.text);
+    assert!(
+        reply
+            .text
+            .starts_with("Card: refunds to a card take 3-5 business days"),
+        "{}",
+        reply.text
+    );
     assert!(reply.text.ends_with("[1]"));
-    assert!(!reply.text.contains("call us"), "irrelevant sentences are left out");
+    assert!(
+        !reply.text.contains("call us"),
+        "irrelevant sentences are left out"
+    );
     assert_eq!(reply.citations.len(), 1);
     assert_eq!(reply.citations[0].article_id, "refund-timing");
     assert!(REFUNDS.contains(&reply.citations[0].passage[6..40]));
@@ -63,7 +76,10 @@ fn every_answer_sentence_is_quoted_from_the_passage() {
     let body = reply.text.trim_end_matches(" [1]");
     for sentence in body.split(". ") {
         let probe = sentence.trim_end_matches('.');
-        assert!(REFUNDS.contains(&probe[1..]), "{probe:?} is not in the passage");
+        assert!(
+            REFUNDS.contains(&probe[1..]),
+            "{probe:?} is not in the passage"
+        );
     }
 }
 
@@ -76,7 +92,9 @@ fn short_lists_are_quoted_whole_with_their_lead_in() {
     };
     let reply = compose(&result, Words, &ComposerConfig::default());
     assert!(
-        reply.text.starts_with("To return by mail: Sign in. Choose the item. Print the label."),
+        reply
+            .text
+            .starts_with("To return by mail: Sign in. Choose the item. Print the label."),
         "{}",
         reply.text
     );
@@ -106,7 +124,10 @@ fn no_hits_or_no_terms_never_invent_an_answer() {
         hits: vec![],
         terms: vec![term("weather", 4.0, false)],
     };
-    assert_eq!(compose(&nothing, Words, &ComposerConfig::default()).text, NO_ANSWER);
+    assert_eq!(
+        compose(&nothing, Words, &ComposerConfig::default()).text,
+        NO_ANSWER
+    );
     let empty = SearchResult::default();
     let reply = compose(&empty, Words, &ComposerConfig::default());
     assert_eq!(reply.kind, ReplyKind::NoAnswer);
@@ -116,7 +137,12 @@ fn no_hits_or_no_terms_never_invent_an_answer() {
 #[test]
 fn a_match_on_the_heading_only_quotes_the_opening_of_the_section() {
     let result = SearchResult {
-        hits: vec![hit("store-hours", "Opening hours", "We are open 9 am to 9 pm.\nSundays 10 to 6.\nHolidays vary.", 4.0)],
+        hits: vec![hit(
+            "store-hours",
+            "Opening hours",
+            "We are open 9 am to 9 pm.\nSundays 10 to 6.\nHolidays vary.",
+            4.0,
+        )],
         terms: vec![term("opening", 1.0, true), term("hours", 1.0, true)],
     };
     let reply = compose(&result, Words, &ComposerConfig::default());

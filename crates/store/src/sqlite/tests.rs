@@ -103,7 +103,10 @@ async fn one_customer_across_channels() {
         .await
         .unwrap();
     let again = store.customer_for_identity(&phone, None).await.unwrap();
-    assert_eq!(first.id, again.id, "the same identity finds the same customer");
+    assert_eq!(
+        first.id, again.id,
+        "the same identity finds the same customer"
+    );
 
     let email = CustomerIdentity {
         channel: Channel::Email,

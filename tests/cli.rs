@@ -1,0 +1,159 @@
+//! The `warmline` binary as a user runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+
+fn warmline() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warmline"));
+    cmd.env_remove("RUST_LOG")
+        .env_remove("WARMLINE_ADDR")
+        .env_remove("WARMLINE_DATA_DIR")
+        .env_remove("WARMLINE_KNOWLEDGE");
+    cmd
+}
+
+fn output(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_documents_every_command_and_the_env_vars() {
+    let (ok, top, _) = output(warmline().arg("--help"));
+    assert!(ok);
+    for command in ["serve", "ask", "index"] {
+        assert!(top.contains(command), "{top}");
+    }
+    let (ok, serve, _) = output(warmline().args(["serve", "--help"]));
+    assert!(ok);
+    for flag in [
+        "--addr",
+        "WARMLINE_ADDR",
+        "--data-dir",
+        "WARMLINE_DATA_DIR",
+        "--knowledge",
+        "WARMLINE_KNOWLEDGE",
+        "--rate-limit-rps",
+        "--max-body-bytes",
+    ] {
+        assert!(serve.contains(flag), "{flag} missing from serve --help");
+    }
+}
+
+#[test]
+fn ask_prints_an_answer_with_its_sources() {
+    let knowledge = common::sample_knowledge();
+    let (ok, out, err) = output(
+        warmline()
+            .args(["ask", "how do I reset my password?", "--knowledge"])
+            .arg(&knowledge),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("[1]"), "{out}");
+    assert!(out.contains("Sources"), "{out}");
+    assert!(out.contains("reset-password"), "{out}");
+
+    let (ok, out, _) = output(
+        warmline()
+            .args([
+                "ask",
+                "--json",
+                "what is the airspeed of a swallow",
+                "--knowledge",
+            ])
+            .arg(&knowledge),
+    );
+    assert!(ok);
+    let reply: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(reply["kind"], "no_answer");
+}
+
+#[test]
+fn a_missing_knowledge_folder_is_a_clear_error() {
+    let (ok, _, err) = output(warmline().args(["ask", "hi", "--knowledge", "/no/such/folder"]));
+    assert!(!ok);
+    assert!(err.contains("/no/such/folder"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn index_reports_what_changed() {
+    let data = tempfile::tempdir().unwrap();
+    let knowledge = common::sample_knowledge();
+    let run = || {
+        output(
+            warmline()
+                .arg("index")
+                .arg("--knowledge")
+                .arg(&knowledge)
+                .env("WARMLINE_DATA_DIR", data.path()),
+        )
+    };
+    let (ok, first, err) = run();
+    assert!(ok, "{err}");
+    assert!(
+        first.contains("0 updated, 0 removed, 0 unchanged"),
+        "{first}"
+    );
+    let (ok, second, _) = run();
+    assert!(ok);
+    assert!(
+        second.contains("indexed 0 passages: 0 added, 0 updated, 0 removed"),
+        "{second}"
+    );
+}
+
+#[test]
+fn serve_starts_on_any_port_answers_and_stops_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut child = warmline()
+        .args(["serve", "--addr", "127.0.0.1:0", "--knowledge"])
+        .arg(common::sample_knowledge())
+        .arg("--data-dir")
+        .arg(data.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut base = None;
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        if let Some(url) = line.trim().strip_prefix("Browser: ") {
+            base = Some(url.trim_end_matches('/').to_owned());
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no banner");
+    }
+    let base = base.expect("the banner says where to point a browser");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ready = rt.block_on(async {
+        reqwest::get(format!("{base}/readyz"))
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(ready, reqwest::StatusCode::OK);
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
