@@ -3,7 +3,8 @@
 //! answer is copied from a cited passage. When the knowledge base does not cover the question
 //! well enough, the reply says so and offers a person.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use unicode_segmentation::UnicodeSegmentation;
 use warmline_domain::{Citation, Reply, ReplyKind, SearchHit, SearchResult};
 
@@ -56,8 +57,71 @@ struct Unit {
 /// with the question's terms in the same stemmed vocabulary.
 pub type Analyze<'a> = &'a dyn Fn(&str) -> Vec<String>;
 
-/// Builds the reply for `result`.
+/// A passage as the composer sees it: its terms (with title and heading) and its sentences.
+struct Analyzed {
+    terms: HashSet<String>,
+    units: Vec<Unit>,
+}
+
+/// Most passages analysed at once in the cache; past this the cache starts over.
+const CACHE_CAPACITY: usize = 4096;
+
+/// The composer with a cache of analysed passages: the same popular passages answer most
+/// questions, and stemming them again on every turn is most of a turn's CPU time.
+#[derive(Default)]
+pub struct Composer {
+    pub config: ComposerConfig,
+    cache: Mutex<HashMap<(String, String, String), Arc<Analyzed>>>,
+}
+
+impl Composer {
+    pub fn new(config: ComposerConfig) -> Self {
+        Self {
+            config,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// Builds the reply for `result`.
+    pub fn compose(&self, result: &SearchResult, analyzer: Analyze<'_>) -> Reply {
+        compose_with(result, &self.config, &|hit| self.analyzed(hit, analyzer))
+    }
+
+    fn analyzed(&self, hit: &SearchHit, analyzer: Analyze<'_>) -> Arc<Analyzed> {
+        let key = (hit.title.clone(), hit.heading.clone(), hit.text.clone());
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = cache.get(&key) {
+            return found.clone();
+        }
+        drop(cache);
+        let fresh = Arc::new(analyze_hit(hit, analyzer));
+        cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(key, fresh.clone());
+        fresh
+    }
+}
+
+fn analyze_hit(hit: &SearchHit, analyzer: Analyze<'_>) -> Analyzed {
+    let all = format!("{}\n{}\n{}", hit.title, hit.heading, hit.text);
+    Analyzed {
+        terms: analyzer(&all).into_iter().collect(),
+        units: units(&hit.text, analyzer),
+    }
+}
+
+/// Builds the reply for `result` without a cache.
 pub fn compose(result: &SearchResult, analyzer: Analyze<'_>, config: &ComposerConfig) -> Reply {
+    compose_with(result, config, &|hit| Arc::new(analyze_hit(hit, analyzer)))
+}
+
+fn compose_with(
+    result: &SearchResult,
+    config: &ComposerConfig,
+    analyzed: &dyn Fn(&SearchHit) -> Arc<Analyzed>,
+) -> Reply {
     let total: f32 = result.terms.iter().map(|t| t.idf).sum();
     if result.terms.is_empty() || total <= 0.0 {
         return no_answer(NEED_MORE, 0.0);
@@ -73,23 +137,24 @@ pub fn compose(result: &SearchResult, analyzer: Analyze<'_>, config: &ComposerCo
     };
 
     // The passage that covers most of the question decides whether we can answer at all.
-    let candidates: Vec<(&SearchHit, f32)> = result
+    let candidates: Vec<(&SearchHit, Arc<Analyzed>, f32)> = result
         .hits
         .iter()
         .take(config.passages)
         .map(|hit| {
-            let all = format!("{}\n{}\n{}", hit.title, hit.heading, hit.text);
-            (hit, weight(&analyzer(&all).into_iter().collect()))
+            let a = analyzed(hit);
+            let coverage = weight(&a.terms);
+            (hit, a, coverage)
         })
         .collect();
-    let Some(support) = candidates.iter().map(|c| c.1).reduce(f32::max) else {
+    let Some(support) = candidates.iter().map(|c| c.2).reduce(f32::max) else {
         return no_answer(NO_ANSWER, 0.0);
     };
     // Among passages that cover the question about as well as the best one, trust the
     // search ranking (it weighs titles, headings and phrases).
-    let Some(&(best, _)) = candidates
+    let Some((best, analysis, _)) = candidates
         .iter()
-        .find(|c| c.1 >= support - COVERAGE_TOLERANCE)
+        .find(|c| c.2 >= support - COVERAGE_TOLERANCE)
     else {
         return no_answer(NO_ANSWER, 0.0);
     };
@@ -97,8 +162,7 @@ pub fn compose(result: &SearchResult, analyzer: Analyze<'_>, config: &ComposerCo
         return no_answer(NO_ANSWER, support);
     }
 
-    let units = units(&best.text, analyzer);
-    let picked = pick(&units, &|terms| weight(terms), config);
+    let picked = pick(&analysis.units, &|terms| weight(terms), config);
     let text = picked.join(" ");
     let passage = text.clone();
     Reply {

@@ -16,7 +16,7 @@ use warmline_domain::{
     ErrorCode, KnowledgeSearch, Message, NewConversation, Ownership, Reply, SearchQuery,
 };
 
-pub use compose::{ComposerConfig, NO_ANSWER, TALK_TO_A_PERSON};
+pub use compose::{Composer, ComposerConfig, NO_ANSWER, TALK_TO_A_PERSON};
 
 /// Limits and tuning of the dialog manager.
 #[derive(Debug, Clone)]
@@ -66,6 +66,7 @@ pub struct Dialog {
     store: Arc<dyn ConversationStore>,
     knowledge: Arc<dyn KnowledgeSearch>,
     config: Arc<DialogConfig>,
+    composer: Arc<Composer>,
 }
 
 impl Dialog {
@@ -77,6 +78,7 @@ impl Dialog {
         Self {
             store,
             knowledge,
+            composer: Arc::new(Composer::new(config.composer.clone())),
             config: Arc::new(config),
         }
     }
@@ -147,7 +149,7 @@ impl Dialog {
         self.store.append_message(&message).await?;
         if conversation.ownership != Ownership::Bot {
             // A person owns the conversation (or will shortly): the bot stays quiet.
-            tracing::info!(ownership = conversation.ownership.as_str(), "bot quiet");
+            tracing::debug!(ownership = conversation.ownership.as_str(), "bot quiet");
             return Ok(Turn {
                 message,
                 reply: None,
@@ -163,7 +165,7 @@ impl Dialog {
         metrics::counter!("warmline_turns_total", "outcome" => outcome).increment(1);
         metrics::histogram!("warmline_turn_duration_seconds")
             .record(started.elapsed().as_secs_f64());
-        tracing::info!(
+        tracing::debug!(
             outcome,
             support = reply.support,
             citations = reply.citations.len(),
@@ -189,7 +191,7 @@ impl Dialog {
         metrics::histogram!("warmline_retrieval_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         let analyze = |t: &str| self.knowledge.analyze(t);
-        Ok(compose::compose(&result, &analyze, &self.config.composer))
+        Ok(self.composer.compose(&result, &analyze))
     }
 
     /// The conversation and its transcript (oldest first).

@@ -6,6 +6,14 @@ use std::fmt;
 use std::str::FromStr;
 use time::OffsetDateTime;
 
+/// The current time, truncated to whole milliseconds: the precision stores keep, so a value
+/// read back equals the value written.
+pub fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap_or(t)
+}
+
 /// Where a conversation happens. Articles can be limited to some channels.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
@@ -234,7 +242,7 @@ impl Message {
             citations: Vec::new(),
             reply_kind: None,
             suggestions: Vec::new(),
-            created_at: OffsetDateTime::now_utc(),
+            created_at: now(),
         }
     }
 
@@ -248,7 +256,7 @@ impl Message {
             citations: reply.citations.clone(),
             reply_kind: Some(reply.kind),
             suggestions: reply.suggestions.clone(),
-            created_at: OffsetDateTime::now_utc(),
+            created_at: now(),
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct SearchQuery {
     /// Include draft articles (editor previews); customers never see drafts.
     pub include_drafts: bool,
     pub limit: usize,
+    /// Compute highlighted snippets (for people reading results; answers don't need them).
+    pub snippets: bool,
 }
 
 impl SearchQuery {
@@ -48,6 +50,7 @@ impl SearchQuery {
             channel,
             include_drafts: false,
             limit,
+            snippets: false,
         }
     }
 }
@@ -76,7 +79,8 @@ pub struct SearchHit {
     pub url: String,
     /// The passage's plain text (Markdown removed; one block per line).
     pub text: String,
-    /// A short highlighted extract (`<b>` around matched terms).
+    /// A short highlighted extract (`<b>` around matched terms); empty unless the query
+    /// asked for snippets.
     pub snippet: String,
     pub score: f32,
 }

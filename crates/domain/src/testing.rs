@@ -11,7 +11,6 @@ use crate::store::ConversationStore;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use time::OffsetDateTime;
 
 /// A [`ConversationStore`] in a mutex. Can be told to fail, to test outage handling.
 #[derive(Default)]
@@ -55,7 +54,7 @@ impl MemoryStore {
 #[async_trait]
 impl ConversationStore for MemoryStore {
     async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, DomainError> {
-        let now = OffsetDateTime::now_utc();
+        let now = crate::conversation::now();
         let conversation = Conversation {
             id: ConversationId::new(),
             channel: new.channel,
@@ -125,7 +124,7 @@ impl ConversationStore for MemoryStore {
         let customer = Customer {
             id: CustomerId::new(),
             display_name: display_name.map(str::to_owned),
-            created_at: OffsetDateTime::now_utc(),
+            created_at: crate::conversation::now(),
         };
         m.identities.insert(identity.clone(), customer.id);
         m.customers.insert(customer.id, customer.clone());

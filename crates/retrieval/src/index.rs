@@ -304,18 +304,28 @@ impl KnowledgeIndex {
                 &TopDocs::with_limit(q.limit.max(1)).order_by_score(),
             )
             .map_err(fail)?;
-        let mut snippets =
-            SnippetGenerator::create(&searcher, &*query, self.fields.body).map_err(fail)?;
-        snippets.set_max_num_chars(SNIPPET_CHARS);
+        let snippets = if q.snippets {
+            let mut generator =
+                SnippetGenerator::create(&searcher, &*query, self.fields.body).map_err(fail)?;
+            generator.set_max_num_chars(SNIPPET_CHARS);
+            Some(generator)
+        } else {
+            None
+        };
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let doc: TantivyDocument = searcher.doc(address).map_err(fail)?;
-            hits.push(self.hit(&doc, score, &snippets));
+            hits.push(self.hit(&doc, score, snippets.as_ref()));
         }
         Ok(SearchResult { hits, terms })
     }
 
-    fn hit(&self, doc: &TantivyDocument, score: f32, snippets: &SnippetGenerator) -> SearchHit {
+    fn hit(
+        &self,
+        doc: &TantivyDocument,
+        score: f32,
+        snippets: Option<&SnippetGenerator>,
+    ) -> SearchHit {
         let text = |field| {
             doc.get_first(field)
                 .and_then(|v| v.as_str())
@@ -331,7 +341,9 @@ impl KnowledgeIndex {
             title: text(self.fields.title),
             heading: text(self.fields.heading),
             text: text(self.fields.body),
-            snippet: snippets.snippet_from_doc(doc).to_html(),
+            snippet: snippets
+                .map(|s| s.snippet_from_doc(doc).to_html())
+                .unwrap_or_default(),
             url,
             score,
             article_id,

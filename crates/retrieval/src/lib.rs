@@ -50,6 +50,11 @@ pub(crate) fn content_hash(content: &str) -> String {
     hex::encode(Sha256::digest(content.as_bytes()))
 }
 
+/// Up to this many passages a search takes well under 500 µs (see benches/RESULTS.md), the
+/// most an async task may block, so it runs inline: handing it to a blocking thread and back
+/// costs more than the search itself. Larger indexes search on the blocking pool.
+pub const INLINE_SEARCH_MAX_PASSAGES: u64 = 5_000;
+
 /// A knowledge folder served through an index: the [`KnowledgeSearch`] the server uses.
 /// Cloning is cheap (shared).
 #[derive(Clone)]
@@ -85,16 +90,20 @@ impl KnowledgeBase {
 #[async_trait]
 impl KnowledgeSearch for KnowledgeBase {
     async fn search(&self, query: &SearchQuery) -> Result<SearchResult, DomainError> {
-        let index = self.index.clone();
-        let query = query.clone();
-        // tantivy searches are CPU work: keep them off the async workers.
-        tokio::task::spawn_blocking(move || index.search(&query))
-            .await
-            .map_err(|e| DomainError::internal(format!("search task: {e}")))?
-            .map_err(|e| {
-                tracing::error!(error = %e, "search failed");
-                DomainError::unavailable("the knowledge base is unavailable")
-            })
+        let result = if self.index.passage_count() <= INLINE_SEARCH_MAX_PASSAGES {
+            self.index.search(query)
+        } else {
+            // A large index's searches are CPU work: keep them off the async workers.
+            let index = self.index.clone();
+            let query = query.clone();
+            tokio::task::spawn_blocking(move || index.search(&query))
+                .await
+                .map_err(|e| DomainError::internal(format!("search task: {e}")))?
+        };
+        result.map_err(|e| {
+            tracing::error!(error = %e, "search failed");
+            DomainError::unavailable("the knowledge base is unavailable")
+        })
     }
 
     fn analyze(&self, text: &str) -> Vec<String> {

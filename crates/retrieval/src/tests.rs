@@ -156,14 +156,9 @@ fn channel_restricted_articles_appear_only_on_their_channels() {
 #[test]
 fn hits_carry_urls_titles_and_highlighted_snippets() {
     let index = sample_index();
-    let hit = &index
-        .search(&SearchQuery::customer(
-            "store opening hours",
-            Channel::Web,
-            3,
-        ))
-        .unwrap()
-        .hits[0];
+    let mut q = SearchQuery::customer("store opening hours", Channel::Web, 3);
+    q.snippets = true;
+    let hit = &index.search(&q).unwrap().hits[0];
     assert_eq!(hit.article_id, "store-hours");
     assert_eq!(hit.url, "http://kb.test/kb/store-hours");
     assert!(!hit.title.is_empty() && !hit.text.is_empty());

@@ -7,6 +7,8 @@
 //!
 //! A PostgreSQL implementation can follow behind the same trait: callers never see SQL.
 
+mod batch;
+mod cache;
 mod migrations;
 mod rows;
 mod sqlite;

@@ -1,5 +1,7 @@
 //! The embedded SQLite store.
 
+use crate::batch::{MessageRow, MessageWriter};
+use crate::cache::ConversationCache;
 use crate::rows::{self, to_millis};
 use crate::{StoreError, migrations};
 use async_trait::async_trait;
@@ -8,8 +10,8 @@ use sqlx::sqlite::{
 };
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
-use time::OffsetDateTime;
 use warmline_domain::{
     Conversation, ConversationId, ConversationStore, Customer, CustomerId, CustomerIdentity,
     DomainError, ErrorCode, Message, NewConversation, Ownership,
@@ -26,10 +28,15 @@ pub enum Durability {
     Power,
 }
 
-/// The embedded default store: one SQLite file, WAL mode, a small connection pool.
+/// The embedded default store: one SQLite file in WAL mode. Writes go through a single
+/// connection, so concurrent writers wait in an async queue instead of in SQLite's busy
+/// handler (which sleeps for milliseconds); reads use a separate pool and never wait for them.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    writer: SqlitePool,
+    reader: SqlitePool,
+    messages: MessageWriter,
+    cache: Arc<ConversationCache>,
 }
 
 impl SqliteStore {
@@ -58,37 +65,53 @@ impl SqliteStore {
     }
 
     async fn connect(options: SqliteConnectOptions, shown: String) -> Result<Self, StoreError> {
-        let in_memory = shown == ":memory:";
-        // An in-memory database lives in one connection; a file can be shared by several
-        // (WAL lets readers run beside the single writer).
-        let pool = SqlitePoolOptions::new()
-            .max_connections(if in_memory { 1 } else { 4 })
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
+        let open_error = |source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        };
+        let pool = |max: u32| {
+            SqlitePoolOptions::new()
+                .max_connections(max)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        };
+        let writer = pool(1)
+            .connect_with(options.clone())
             .await
-            .map_err(|source| StoreError::Open {
+            .map_err(open_error)?;
+        migrations::sqlite()
+            .run(&writer)
+            .await
+            .map_err(|source| StoreError::Migrate {
                 path: shown.clone(),
                 source,
             })?;
-        migrations::sqlite()
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                path: shown,
-                source,
-            })?;
-        Ok(Self { pool })
+        // An in-memory database exists only inside its one connection: read through it too.
+        let reader = if shown == ":memory:" {
+            writer.clone()
+        } else {
+            pool(4)
+                .connect_with(options.read_only(true))
+                .await
+                .map_err(open_error)?
+        };
+        Ok(Self {
+            messages: MessageWriter::spawn(writer.clone()),
+            writer,
+            reader,
+            cache: Arc::default(),
+        })
     }
 
-    /// Closes the pool, waiting for running statements (graceful shutdown).
+    /// Closes the pools, waiting for running statements (graceful shutdown).
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.reader.close().await;
+        self.writer.close().await;
     }
 }
 
-fn db_error(e: sqlx::Error) -> DomainError {
+pub(crate) fn db_error(e: sqlx::Error) -> DomainError {
     tracing::error!(error = %e, "store operation failed");
     DomainError::unavailable("the conversation store is unavailable")
 }
@@ -100,7 +123,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 #[async_trait]
 impl ConversationStore for SqliteStore {
     async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, DomainError> {
-        let now = OffsetDateTime::now_utc();
+        let now = warmline_domain::conversation::now();
         let conversation = Conversation {
             id: ConversationId::new(),
             channel: new.channel,
@@ -121,7 +144,7 @@ impl ConversationStore for SqliteStore {
         .bind(conversation.ownership.as_str())
         .bind(to_millis(now))
         .bind(to_millis(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
@@ -129,16 +152,24 @@ impl ConversationStore for SqliteStore {
             }
             _ => db_error(e),
         })?;
+        self.cache.put(&conversation);
         Ok(conversation)
     }
 
     async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, DomainError> {
+        if let Some(cached) = self.cache.get(id) {
+            return Ok(Some(cached));
+        }
         let row = sqlx::query("SELECT * FROM conversations WHERE id = ?")
             .bind(id.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(db_error)?;
-        row.as_ref().map(rows::conversation).transpose()
+        let conversation = row.as_ref().map(rows::conversation).transpose()?;
+        if let Some(c) = &conversation {
+            self.cache.put(c);
+        }
+        Ok(conversation)
     }
 
     async fn set_ownership(
@@ -146,17 +177,19 @@ impl ConversationStore for SqliteStore {
         id: ConversationId,
         ownership: Ownership,
     ) -> Result<(), DomainError> {
+        let now = warmline_domain::conversation::now();
         let done =
             sqlx::query("UPDATE conversations SET ownership = ?, updated_at = ? WHERE id = ?")
                 .bind(ownership.as_str())
-                .bind(to_millis(OffsetDateTime::now_utc()))
+                .bind(to_millis(now))
                 .bind(id.to_string())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_error)?;
         if done.rows_affected() == 0 {
             return Err(DomainError::not_found("no such conversation"));
         }
+        self.cache.set_ownership(id, ownership, now);
         Ok(())
     }
 
@@ -170,40 +203,25 @@ impl ConversationStore for SqliteStore {
             .map(|k| serde_json::to_value(k).map(|v| v.as_str().unwrap_or_default().to_owned()))
             .transpose()
             .map_err(|e| DomainError::internal(format!("reply kind: {e}")))?;
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
-        // Touch the conversation first: this both checks it exists and takes the write lock
-        // at the start of the transaction, so concurrent writers queue instead of deadlocking.
-        let touched = sqlx::query("UPDATE conversations SET updated_at = ? WHERE id = ?")
-            .bind(to_millis(message.created_at))
-            .bind(message.conversation_id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if touched.rows_affected() == 0 {
-            return Err(DomainError::not_found("no such conversation"));
+        let stored = self
+            .messages
+            .insert(MessageRow {
+                id: message.id.to_string(),
+                conversation_id: message.conversation_id.to_string(),
+                role: message.role.as_str(),
+                text: message.text.clone(),
+                citations,
+                reply_kind,
+                suggestions,
+                created_at: to_millis(message.created_at),
+            })
+            .await;
+        if stored.is_ok() {
+            // The trigger bumped updated_at in the database; keep the cached copy in step.
+            self.cache
+                .touch(message.conversation_id, message.created_at);
         }
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, role, text, citations, reply_kind, suggestions, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(message.id.to_string())
-        .bind(message.conversation_id.to_string())
-        .bind(message.role.as_str())
-        .bind(&message.text)
-        .bind(citations)
-        .bind(reply_kind)
-        .bind(suggestions)
-        .bind(to_millis(message.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                DomainError::new(ErrorCode::Conflict, "a message with this id is already stored")
-            } else {
-                db_error(e)
-            }
-        })?;
-        tx.commit().await.map_err(db_error)
+        stored
     }
 
     async fn messages(
@@ -218,7 +236,7 @@ impl ConversationStore for SqliteStore {
         )
         .bind(id.to_string())
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(db_error)?;
         rows.iter().map(rows::message).collect()
@@ -229,7 +247,7 @@ impl ConversationStore for SqliteStore {
         identity: &CustomerIdentity,
         display_name: Option<&str>,
     ) -> Result<Customer, DomainError> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.writer.begin().await.map_err(db_error)?;
         let existing = sqlx::query(
             "SELECT c.* FROM customers c JOIN customer_identities i ON i.customer_id = c.id
              WHERE i.channel = ? AND i.external_id = ?",
@@ -242,7 +260,7 @@ impl ConversationStore for SqliteStore {
         if let Some(row) = existing {
             return rows::customer(&row);
         }
-        let now = OffsetDateTime::now_utc();
+        let now = warmline_domain::conversation::now();
         let customer = Customer {
             id: CustomerId::new(),
             display_name: display_name.map(str::to_owned),
@@ -283,7 +301,7 @@ impl ConversationStore for SqliteStore {
     async fn customer(&self, id: CustomerId) -> Result<Option<Customer>, DomainError> {
         let row = sqlx::query("SELECT * FROM customers WHERE id = ?")
             .bind(id.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(db_error)?;
         row.as_ref().map(rows::customer).transpose()
@@ -295,7 +313,7 @@ impl ConversationStore for SqliteStore {
              ORDER BY created_at, channel",
         )
         .bind(id.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(db_error)?;
         rows.iter().map(rows::identity).collect()
@@ -314,8 +332,8 @@ impl ConversationStore for SqliteStore {
         .bind(identity.channel.as_str())
         .bind(&identity.external_id)
         .bind(id.to_string())
-        .bind(to_millis(OffsetDateTime::now_utc()))
-        .execute(&self.pool)
+        .bind(to_millis(warmline_domain::conversation::now()))
+        .execute(&self.writer)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
@@ -331,7 +349,7 @@ impl ConversationStore for SqliteStore {
         )
         .bind(identity.channel.as_str())
         .bind(&identity.external_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(db_error)?;
         if owner.as_deref() == Some(id.to_string().as_str()) {
@@ -346,7 +364,7 @@ impl ConversationStore for SqliteStore {
 
     async fn ping(&self) -> Result<(), DomainError> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&self.reader)
             .await
             .map(|_| ())
             .map_err(db_error)

@@ -146,3 +146,69 @@ async fn ownership_changes_are_stored() {
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_all_succeed_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(file_store(&dir).await);
+    let mut conversations = Vec::new();
+    for _ in 0..8 {
+        conversations.push(store.create_conversation(new_conversation()).await.unwrap());
+    }
+    let mut tasks = Vec::new();
+    for (c, conv) in conversations.iter().enumerate() {
+        for i in 0..25 {
+            let store = store.clone();
+            let id = conv.id;
+            tasks.push(tokio::spawn(async move {
+                store
+                    .append_message(&Message::from_customer(id, format!("c{c} m{i}")))
+                    .await
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    for conv in &conversations {
+        assert_eq!(store.messages(conv.id, 1000).await.unwrap().len(), 25);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bad_message_in_a_busy_moment_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(file_store(&dir).await);
+    let conv = store.create_conversation(new_conversation()).await.unwrap();
+    let first = Message::from_customer(conv.id, "first");
+    store.append_message(&first).await.unwrap();
+
+    let mut batch = vec![first.clone()]; // a duplicate id
+    batch.push(Message::from_customer(ConversationId::new(), "nowhere")); // unknown conversation
+    for i in 0..30 {
+        batch.push(Message::from_customer(conv.id, format!("ok {i}")));
+    }
+    let tasks: Vec<_> = batch
+        .into_iter()
+        .map(|m| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append_message(&m).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    assert_eq!(results[0].as_ref().unwrap_err().code, ErrorCode::Conflict);
+    assert_eq!(results[1].as_ref().unwrap_err().code, ErrorCode::NotFound);
+    assert!(results[2..].iter().all(Result::is_ok));
+    assert_eq!(store.messages(conv.id, 100).await.unwrap().len(), 31);
+    let cached = store.conversation(conv.id).await.unwrap().unwrap();
+    store.close().await;
+    let reopened = file_store(&dir).await;
+    let stored = reopened.conversation(conv.id).await.unwrap().unwrap();
+    assert_eq!(
+        cached, stored,
+        "the cached conversation matches the database"
+    );
+}
