@@ -4,6 +4,7 @@
 //! well enough, the reply says so and offers a person.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use unicode_segmentation::UnicodeSegmentation;
 use warmline_domain::{Citation, Reply, ReplyKind, SearchHit, SearchResult};
@@ -71,7 +72,8 @@ const CACHE_CAPACITY: usize = 4096;
 #[derive(Default)]
 pub struct Composer {
     pub config: ComposerConfig,
-    cache: Mutex<HashMap<(String, String, String), Arc<Analyzed>>>,
+    /// Keyed by a hash of the passage; the entry keeps the text to rule out collisions.
+    cache: Mutex<HashMap<u64, (String, Arc<Analyzed>)>>,
 }
 
 impl Composer {
@@ -88,9 +90,13 @@ impl Composer {
     }
 
     fn analyzed(&self, hit: &SearchHit, analyzer: Analyze<'_>) -> Arc<Analyzed> {
-        let key = (hit.title.clone(), hit.heading.clone(), hit.text.clone());
+        let mut hasher = std::hash::DefaultHasher::new();
+        (&hit.title, &hit.heading, &hit.text).hash(&mut hasher);
+        let key = hasher.finish();
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = cache.get(&key) {
+        if let Some((text, found)) = cache.get(&key)
+            && *text == hit.text
+        {
             return found.clone();
         }
         drop(cache);
@@ -99,7 +105,7 @@ impl Composer {
         if cache.len() >= CACHE_CAPACITY {
             cache.clear();
         }
-        cache.insert(key, fresh.clone());
+        cache.insert(key, (hit.text.clone(), fresh.clone()));
         fresh
     }
 }

@@ -116,13 +116,13 @@ async fn insert_many(
          SELECT column1, column2, column3, column4, column5, column6, column7, column8 FROM (",
     );
     q.push_values(rows, |mut b, row| {
-        b.push_bind(row.id.clone())
-            .push_bind(row.conversation_id.clone())
+        b.push_bind(row.id.as_str())
+            .push_bind(row.conversation_id.as_str())
             .push_bind(row.role)
-            .push_bind(row.text.clone())
-            .push_bind(row.citations.clone())
-            .push_bind(row.reply_kind.clone())
-            .push_bind(row.suggestions.clone())
+            .push_bind(row.text.as_str())
+            .push_bind(row.citations.as_str())
+            .push_bind(row.reply_kind.as_deref())
+            .push_bind(row.suggestions.as_str())
             .push_bind(row.created_at);
     });
     q.push(") WHERE EXISTS (SELECT 1 FROM conversations c WHERE c.id = column2) RETURNING id");

@@ -35,6 +35,8 @@ pub enum Durability {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Folds the WAL into the database file in the background (file databases only).
+    checkpointer: Option<SqlitePool>,
     messages: MessageWriter,
     cache: Arc<ConversationCache>,
 }
@@ -76,8 +78,17 @@ impl SqliteStore {
                 .idle_timeout(None)
                 .max_lifetime(None)
         };
+        let in_memory = shown == ":memory:";
+        // The writer never checkpoints itself: a checkpoint fsyncs the database file, and
+        // doing it inside a commit would stall every customer waiting on that commit. The
+        // checkpointer connection does it in the background instead.
+        let writer_options = if in_memory {
+            options.clone()
+        } else {
+            options.clone().pragma("wal_autocheckpoint", "0")
+        };
         let writer = pool(1)
-            .connect_with(options.clone())
+            .connect_with(writer_options)
             .await
             .map_err(open_error)?;
         migrations::sqlite()
@@ -88,18 +99,22 @@ impl SqliteStore {
                 source,
             })?;
         // An in-memory database exists only inside its one connection: read through it too.
-        let reader = if shown == ":memory:" {
-            writer.clone()
+        let (reader, checkpointer) = if in_memory {
+            (writer.clone(), None)
         } else {
-            pool(4)
-                .connect_with(options.read_only(true))
+            let reader = pool(4)
+                .connect_with(options.clone().read_only(true))
                 .await
-                .map_err(open_error)?
+                .map_err(open_error)?;
+            let checkpointer = pool(1).connect_with(options).await.map_err(open_error)?;
+            tokio::spawn(checkpoint_loop(checkpointer.clone()));
+            (reader, Some(checkpointer))
         };
         Ok(Self {
             messages: MessageWriter::spawn(writer.clone()),
             writer,
             reader,
+            checkpointer,
             cache: Arc::default(),
         })
     }
@@ -107,7 +122,39 @@ impl SqliteStore {
     /// Closes the pools, waiting for running statements (graceful shutdown).
     pub async fn close(&self) {
         self.reader.close().await;
+        if let Some(checkpointer) = &self.checkpointer {
+            // Leave a small database behind: fold the WAL in and truncate it.
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(checkpointer)
+                .await;
+            checkpointer.close().await;
+        }
         self.writer.close().await;
+    }
+}
+
+/// How often the WAL is folded into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Folds the WAL into the database in the background (PASSIVE: it never blocks the writer
+/// or readers), so the WAL stays small without stalling commits. Ends when the store closes.
+async fn checkpoint_loop(pool: SqlitePool) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "wal checkpoint failed; will retry");
+        }
     }
 }
 
