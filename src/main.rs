@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+/// mimalloc: a turn allocates many short-lived strings across threads, where glibc's
+/// allocator spent ~15% of CPU under load (see benches/RESULTS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = warmline::cli::Cli::parse();
     warmline::telemetry::init_logging(cli.log_format);
