@@ -149,6 +149,9 @@ async fn conversations_survive_a_restart() {
     let server = TestServer::start(data.path(), unlimited()).await;
     let id = open(&client, &server).await;
     say(&client, &server, &id, "what are your store hours").await;
+    // Conversations keep opening and answering while messages are being written.
+    let other = open(&client, &server).await;
+    say(&client, &server, &other, "how do I reset my password").await;
     server.stop().await;
 
     let server = TestServer::start(data.path(), unlimited()).await;

@@ -3,11 +3,10 @@
 //! committed, so the durability contract is unchanged; what changes is that 50 customers
 //! typing at once cost one round trip to SQLite's thread and one WAL commit, not 50.
 
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::HashSet;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use warmline_domain::{DomainError, ErrorCode};
 
 /// Most messages written in one statement (8 bound values each, far below SQLite's limit).
@@ -37,26 +36,14 @@ struct Pending {
 #[derive(Debug, Clone)]
 pub(crate) struct MessageWriter {
     queue: mpsc::Sender<Pending>,
-    stop: watch::Sender<bool>,
 }
 
 impl MessageWriter {
-    /// Starts the writer task on the current runtime; it ends on [`MessageWriter::stop`] or
-    /// when every handle is dropped.
-    ///
-    /// With `hold`, the task keeps its connection between batches; without (when the pool's
-    /// only connection also serves reads, as in memory), it gives it back after each batch.
-    pub(crate) fn spawn(pool: SqlitePool, hold: bool) -> Self {
+    /// Starts the writer task on the current runtime; it ends when every handle is dropped.
+    pub(crate) fn spawn(pool: SqlitePool) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        let (stop, stopped) = watch::channel(false);
-        tokio::spawn(run(pool, rx, stopped, hold));
-        Self { queue, stop }
-    }
-
-    /// Writes what is queued, then gives the connection back to the pool and ends the task
-    /// (graceful shutdown: the pool can only close once its connection is back).
-    pub(crate) fn stop(&self) {
-        let _ = self.stop.send(true);
+        tokio::spawn(run(pool, rx));
+        Self { queue }
     }
 
     /// Stores `row`; returns once it is committed.
@@ -71,34 +58,8 @@ impl MessageWriter {
     }
 }
 
-async fn run(
-    pool: SqlitePool,
-    mut rx: mpsc::Receiver<Pending>,
-    mut stop: watch::Receiver<bool>,
-    hold: bool,
-) {
-    // The writer keeps its connection between batches instead of going through the pool
-    // each time; it is given back (and taken again) only after an error, and at stop.
-    let mut held: Option<PoolConnection<Sqlite>> = None;
-    let mut stopping = false;
-    loop {
-        let first = if stopping {
-            match rx.try_recv() {
-                Ok(next) => next,
-                Err(_) => break,
-            }
-        } else {
-            tokio::select! {
-                next = rx.recv() => match next {
-                    Some(next) => next,
-                    None => break,
-                },
-                _ = stop.wait_for(|s| *s) => {
-                    stopping = true;
-                    continue;
-                }
-            }
-        };
+async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Pending>) {
+    while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -106,36 +67,13 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let conn = match held.take() {
-            Some(conn) => conn,
-            None => match pool.acquire().await {
-                Ok(conn) => conn,
-                Err(e) => {
-                    let error = map_error(e);
-                    for p in batch {
-                        let _ = p.done.send(Err(error.clone()));
-                    }
-                    continue;
-                }
-            },
-        };
-        held = write(conn, batch).await.filter(|_| hold);
+        write(&pool, batch).await;
     }
 }
 
-/// Writes one batch; returns the connection unless it failed.
-async fn write(
-    mut conn: PoolConnection<Sqlite>,
-    batch: Vec<Pending>,
-) -> Option<PoolConnection<Sqlite>> {
-    let conn_ref = &mut *conn;
-    let ok = write_on(conn_ref, batch).await;
-    ok.then_some(conn)
-}
-
-async fn write_on(pool: &mut SqliteConnection, batch: Vec<Pending>) -> bool {
+async fn write(pool: &SqlitePool, batch: Vec<Pending>) {
     let rows: Vec<&MessageRow> = batch.iter().map(|p| &p.row).collect();
-    match insert_many(&mut *pool, &rows).await {
+    match insert_many(pool, &rows).await {
         Ok(inserted) => {
             for p in batch {
                 let result = if inserted.contains(&p.row.id) {
@@ -145,27 +83,24 @@ async fn write_on(pool: &mut SqliteConnection, batch: Vec<Pending>) -> bool {
                 };
                 let _ = p.done.send(result);
             }
-            true
         }
         // One bad message (a duplicate id) must not fail its neighbours: retry them alone,
         // so each caller gets its own outcome.
         Err(_) if batch.len() > 1 => {
             for p in batch {
-                let result = match insert_many(&mut *pool, &[&p.row]).await {
+                let result = match insert_many(pool, &[&p.row]).await {
                     Ok(inserted) if inserted.contains(&p.row.id) => Ok(()),
                     Ok(_) => Err(DomainError::not_found("no such conversation")),
                     Err(e) => Err(map_error(e)),
                 };
                 let _ = p.done.send(result);
             }
-            true
         }
         Err(e) => {
             let error = map_error(e);
             for p in batch {
                 let _ = p.done.send(Err(error.clone()));
             }
-            false
         }
     }
 }
@@ -173,7 +108,7 @@ async fn write_on(pool: &mut SqliteConnection, batch: Vec<Pending>) -> bool {
 /// Inserts the rows whose conversation exists, in order, in one statement; returns the ids
 /// that were stored.
 async fn insert_many(
-    conn: &mut SqliteConnection,
+    pool: &SqlitePool,
     rows: &[&MessageRow],
 ) -> Result<HashSet<String>, sqlx::Error> {
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -191,7 +126,7 @@ async fn insert_many(
             .push_bind(row.created_at);
     });
     q.push(") WHERE EXISTS (SELECT 1 FROM conversations c WHERE c.id = column2) RETURNING id");
-    let returned = q.build().fetch_all(conn).await?;
+    let returned = q.build().fetch_all(pool).await?;
     returned
         .iter()
         .map(|r| r.try_get::<String, _>("id"))

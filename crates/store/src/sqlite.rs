@@ -111,7 +111,7 @@ impl SqliteStore {
             (reader, Some(checkpointer))
         };
         Ok(Self {
-            messages: MessageWriter::spawn(writer.clone(), !in_memory),
+            messages: MessageWriter::spawn(writer.clone()),
             writer,
             reader,
             checkpointer,
@@ -121,7 +121,6 @@ impl SqliteStore {
 
     /// Closes the pools, waiting for running statements (graceful shutdown).
     pub async fn close(&self) {
-        self.messages.stop();
         self.reader.close().await;
         if let Some(checkpointer) = &self.checkpointer {
             // Leave a small database behind: fold the WAL in and truncate it.

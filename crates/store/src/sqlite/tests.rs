@@ -212,3 +212,36 @@ async fn a_bad_message_in_a_busy_moment_fails_alone() {
         "the cached conversation matches the database"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_write_goes_on_after_messages_are_stored() {
+    // Messages are written by the group-commit task; every other write must still get the
+    // writer connection afterwards (a task holding it forever once hung conversation creation).
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(&dir).await;
+    let timeout = std::time::Duration::from_secs(5);
+    let conv = store.create_conversation(new_conversation()).await.unwrap();
+    store
+        .append_message(&Message::from_customer(conv.id, "hello"))
+        .await
+        .unwrap();
+    let second = tokio::time::timeout(timeout, store.create_conversation(new_conversation()))
+        .await
+        .expect("creating a conversation after a message must not hang")
+        .unwrap();
+    tokio::time::timeout(timeout, store.set_ownership(second.id, Ownership::Queued))
+        .await
+        .unwrap()
+        .unwrap();
+    let identity = CustomerIdentity {
+        channel: Channel::Sms,
+        external_id: "+15550123".into(),
+    };
+    tokio::time::timeout(timeout, store.customer_for_identity(&identity, None))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(timeout, store.close())
+        .await
+        .expect("closing after writes must not hang");
+}
