@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::time::Instant;
 use utoipa::OpenApi;
 use warmline_channels::{ApiError, ApiJson};
-use warmline_domain::{Audience, ConversationStore, ErrorCode};
+use warmline_domain::{Audience, ConversationStore};
 use warmline_retrieval::{Article, Status};
 
 #[derive(OpenApi)]
@@ -181,9 +181,4 @@ pub async fn kb_article(
 /// The home page: a small chat box over the REST API, and where to go next.
 pub async fn home() -> Html<&'static str> {
     Html(include_str!("../web/index.html"))
-}
-
-/// JSON 404 for unknown routes.
-pub async fn fallback() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "no such route; see /openapi.json")
 }

@@ -173,7 +173,7 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
         .route("/kb/{id}", get(http::kb_article))
         .with_state(state)
         .nest("/v1", api)
-        .fallback(http::fallback)
+        .fallback(warmline_channels::error::not_found)
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
         .layer(axum::middleware::from_fn(http::track))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

@@ -30,6 +30,12 @@ async fn say(client: &Client, server: &TestServer, id: &str, text: &str) -> Valu
     res.json().await.unwrap()
 }
 
+async fn get_json(client: &Client, url: &str) -> Value {
+    let res = client.get(url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "GET {url}");
+    res.json().await.unwrap()
+}
+
 /// Asserts the response is the JSON error `{"error": {"code", "message"}}` with `status`.
 async fn assert_error(res: reqwest::Response, status: StatusCode, code: &str) -> String {
     assert_eq!(res.status(), status, "wrong status for {code}");
@@ -46,23 +52,9 @@ async fn a_customer_gets_a_cited_answer_and_the_transcript_keeps_it() {
     let server = TestServer::start(data.path(), unlimited()).await;
     let client = Client::new();
 
-    let health: Value = client
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = get_json(&client, &server.url("/healthz")).await;
     assert_eq!(health["status"], "ok");
-    let ready: Value = client
-        .get(server.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = get_json(&client, &server.url("/readyz")).await;
     assert!(ready["articles"].as_u64().unwrap() >= 40, "{ready}");
     assert_eq!(ready["problems"], 0);
 
@@ -118,14 +110,7 @@ async fn a_customer_gets_a_cited_answer_and_the_transcript_keeps_it() {
     assert_eq!(unknown["reply"]["citations"], json!([]));
     assert_eq!(unknown["reply"]["suggestions"][0], "Talk to a person");
 
-    let transcript: Value = client
-        .get(server.url(&format!("/v1/conversations/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let transcript = get_json(&client, &server.url(&format!("/v1/conversations/{id}"))).await;
     assert_eq!(transcript["conversation"]["id"], id.as_str());
     assert_eq!(transcript["conversation"]["channel"], "web");
     let messages = transcript["messages"].as_array().unwrap();
@@ -155,14 +140,7 @@ async fn conversations_survive_a_restart() {
     server.stop().await;
 
     let server = TestServer::start(data.path(), unlimited()).await;
-    let transcript: Value = client
-        .get(server.url(&format!("/v1/conversations/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let transcript = get_json(&client, &server.url(&format!("/v1/conversations/{id}"))).await;
     assert_eq!(transcript["messages"].as_array().unwrap().len(), 2);
     assert_eq!(
         transcript["messages"][0]["text"],
@@ -299,14 +277,7 @@ async fn every_bad_input_gets_a_clear_4xx_json_error() {
     assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 
     // None of it was stored: the transcript is still empty.
-    let transcript: Value = client
-        .get(server.url(&format!("/v1/conversations/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let transcript = get_json(&client, &server.url(&format!("/v1/conversations/{id}"))).await;
     assert_eq!(transcript["messages"], json!([]));
     server.stop().await;
 }
@@ -376,14 +347,7 @@ async fn metrics_and_openapi_describe_the_server() {
     assert!(metrics.contains("warmline_turn_duration_seconds_bucket"));
     assert!(metrics.contains("warmline_knowledge_articles"));
 
-    let doc: Value = client
-        .get(server.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = get_json(&client, &server.url("/openapi.json")).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for path in [
         "/v1/conversations",
@@ -452,14 +416,7 @@ async fn bad_articles_are_reported_and_the_rest_are_served() {
             .starts_with("articles/broken.md:2")
     );
     let client = Client::new();
-    let ready: Value = client
-        .get(server.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = get_json(&client, &server.url("/readyz")).await;
     assert_eq!(
         (ready["articles"].as_u64(), ready["problems"].as_u64()),
         (Some(1), Some(1))

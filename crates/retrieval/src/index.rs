@@ -8,7 +8,7 @@ use crate::loader::Loaded;
 use crate::query::{self, Speller};
 use crate::schema::{self, ANALYZER, Fields, SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use tantivy::collector::TopDocs;
@@ -377,16 +377,4 @@ fn clear_dir(dir: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// How many passages each article has in the index (diagnostics and tests).
-pub fn passages_per_article(index: &KnowledgeIndex) -> HashMap<String, usize> {
-    let searcher = index.reader.searcher();
-    let mut counts = HashMap::new();
-    for article in index.catalog().articles.keys() {
-        let term = Term::from_field_text(index.fields.article_id, article);
-        let n = searcher.doc_freq(&term).unwrap_or(0) as usize;
-        counts.insert(article.clone(), n);
-    }
-    counts
 }
