@@ -178,9 +178,16 @@ fn progress_bar(label: &'static str) -> impl FnMut(usize, usize) + Send {
     }
 }
 
+/// Writes a message for the person at the terminal to stderr in one write. Errors are ignored:
+/// a server whose terminal went away must keep serving (`eprintln!` would panic).
+pub fn notice(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 fn report_problems(problems: &[warmline_retrieval::ArticleProblem]) {
     for p in problems {
-        eprintln!("warning: {p}");
+        notice(&format!("warning: {p}\n"));
         tracing::warn!(file = %p.path.display(), line = p.line, problem = %p.message, "article skipped");
     }
 }
@@ -224,7 +231,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         startup_seconds = started.elapsed().as_secs_f64(),
         "warmline ready"
     );
-    eprintln!(
+    notice(&format!(
         "\nWarmline is ready: {} articles from {}, data in {}.\n  \
          Browser: {public_url}/\n  \
          API:     curl -s -X POST {public_url}/v1/conversations\n  \
@@ -232,7 +239,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         catalog.articles.len(),
         settings.knowledge.display(),
         settings.data_dir.display(),
-    );
+    ));
     let router = app(warmline.state.clone(), &limits);
     crate::run(listener, router, shutdown_signal()).await?;
     warmline.state.store.close().await;

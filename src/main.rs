@@ -16,14 +16,14 @@ fn main() -> std::process::ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            warmline::cli::notice(&format!("error: cannot start the async runtime: {e}\n"));
             return std::process::ExitCode::FAILURE;
         }
     };
     match runtime.block_on(warmline::cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            warmline::cli::notice(&format!("error: {e:#}\n"));
             std::process::ExitCode::FAILURE
         }
     }

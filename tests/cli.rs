@@ -122,25 +122,41 @@ fn serve_starts_on_any_port_answers_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Keep draining stderr for the whole run: a closed pipe would make the server's later
+    // writes fail, and its output is what explains a failure.
     let stderr = child.stderr.take().unwrap();
-    let mut base = None;
-    for line in BufReader::new(stderr).lines() {
-        let line = line.unwrap();
-        if let Some(url) = line.trim().strip_prefix("Browser: ") {
-            base = Some(url.trim_end_matches('/').to_owned());
-            break;
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "no banner");
-    }
-    let base = base.expect("the banner says where to point a browser");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let ready = rt.block_on(async {
-        reqwest::get(format!("{base}/readyz"))
-            .await
-            .unwrap()
-            .status()
     });
-    assert_eq!(ready, reqwest::StatusCode::OK);
+    let mut seen = Vec::new();
+    let base = loop {
+        let line = lines_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no banner; the server said:\n{}", seen.join("\n")));
+        if let Some(url) = line.trim().strip_prefix("Browser: ") {
+            break url.trim_end_matches('/').to_owned();
+        }
+        seen.push(line);
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ready = rt.block_on(async { reqwest::get(format!("{base}/readyz")).await });
+    let ready = ready.unwrap_or_else(|e| {
+        let status = child.try_wait().unwrap();
+        let rest: Vec<String> = lines_rx.try_iter().collect();
+        panic!(
+            "{e}; server status {status:?}; it said:\n{}\n{}",
+            seen.join("\n"),
+            rest.join("\n")
+        )
+    });
+    assert_eq!(ready.status(), reqwest::StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(60));
 
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
