@@ -85,7 +85,11 @@ impl SqliteStore {
         let writer_options = if in_memory {
             options.clone()
         } else {
-            options.clone().pragma("wal_autocheckpoint", "0")
+            options
+                .clone()
+                .pragma("wal_autocheckpoint", "0")
+                // After the WAL starts over, shrink its file back to at most 64 MiB.
+                .pragma("journal_size_limit", "67108864")
         };
         let writer = pool(1)
             .connect_with(writer_options)
@@ -134,10 +138,16 @@ impl SqliteStore {
 }
 
 /// How often the WAL is folded into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// WAL frames (pages) past which the checkpointer makes the writer wait for a moment so the
+/// WAL can start over; below it, checkpoints never block anyone.
+const RESTART_AFTER_FRAMES: i64 = 4096;
 
-/// Folds the WAL into the database in the background (PASSIVE: it never blocks the writer
-/// or readers), so the WAL stays small without stalling commits. Ends when the store closes.
+/// Folds the WAL into the database in the background. A `PASSIVE` checkpoint never blocks the
+/// writer or readers, but under constant writes it never catches up, and the WAL only starts
+/// over after a complete checkpoint; so once the WAL passes [`RESTART_AFTER_FRAMES`], a
+/// `RESTART` checkpoint briefly holds the writer back (the few frames the last passive one
+/// left) and the WAL is reused from its start. Ends when the store closes.
 async fn checkpoint_loop(pool: SqlitePool) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -146,10 +156,22 @@ async fn checkpoint_loop(pool: SqlitePool) {
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
+        let passive = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await;
+        let result = match passive {
+            Ok((_, frames, _)) if frames > RESTART_AFTER_FRAMES => {
+                // The passive pass just copied and synced almost everything, so the restart
+                // holds the writer only for what arrived meanwhile.
+                sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                    .execute(&pool)
+                    .await
+                    .map(|_| ())
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
             if pool.is_closed() {
                 return;
             }
@@ -207,11 +229,16 @@ impl ConversationStore for SqliteStore {
         if let Some(cached) = self.cache.get(id) {
             return Ok(Some(cached));
         }
-        let row = sqlx::query("SELECT * FROM conversations WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_error)?;
+        let row = sqlx::query(
+            "SELECT id, channel, locale, customer_id, ownership, created_at,
+                    max(updated_at, coalesce((SELECT created_at FROM messages m
+                        WHERE m.conversation_id = c.id ORDER BY seq DESC LIMIT 1), 0)) AS updated_at
+             FROM conversations c WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_error)?;
         let conversation = row.as_ref().map(rows::conversation).transpose()?;
         if let Some(c) = &conversation {
             self.cache.put(c);
@@ -264,7 +291,7 @@ impl ConversationStore for SqliteStore {
             })
             .await;
         if stored.is_ok() {
-            // The trigger bumped updated_at in the database; keep the cached copy in step.
+            // Last activity is the newest message: keep the cached copy in step.
             self.cache
                 .touch(message.conversation_id, message.created_at);
         }

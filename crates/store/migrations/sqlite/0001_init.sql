@@ -17,6 +17,9 @@ CREATE TABLE customer_identities (
 );
 CREATE INDEX customer_identities_by_customer ON customer_identities (customer_id);
 
+-- updated_at changes with ownership; a conversation's last activity is its newest message,
+-- read through messages_by_conversation (not written per message: that would rewrite a
+-- random conversations page on every commit).
 CREATE TABLE conversations (
     id          TEXT PRIMARY KEY NOT NULL,
     channel     TEXT NOT NULL,
@@ -30,7 +33,8 @@ CREATE TABLE conversations (
 CREATE INDEX conversations_by_customer ON conversations (customer_id, updated_at);
 
 CREATE TABLE messages (
-    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- rowid alias: insertion order (no AUTOINCREMENT: it rewrites sqlite_sequence per commit)
+    seq             INTEGER PRIMARY KEY,
     id              TEXT NOT NULL UNIQUE,
     conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
     role            TEXT NOT NULL CHECK (role IN ('customer', 'bot', 'agent', 'system')),
