@@ -26,7 +26,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use warmline_dialog::{Dialog, DialogConfig};
@@ -149,17 +148,7 @@ pub fn open_knowledge(
 /// The whole HTTP surface.
 pub fn app(state: AppState, limits: &HttpLimits) -> Router {
     let gate = limits::Gate::new(limits);
-    let sweeper = gate.clone();
-    // Forget quiet clients every minute (only when a runtime is there, i.e. when serving).
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                every.tick().await;
-                sweeper.forget_idle_clients();
-            }
-        });
-    }
+    gate.sweep_idle_clients();
     let api = warmline_channels::rest::router(state.dialog.clone())
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(gate, limits::gate));

@@ -66,12 +66,27 @@ impl Gate {
         }
     }
 
-    /// Forgets clients that have been quiet, so the limiter's memory stays bounded.
-    pub fn forget_idle_clients(&self) {
-        if let Some(limiter) = &self.limiter {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
+    /// Every minute, forgets clients that have been quiet, so the limiter's memory stays
+    /// bounded. The task ends once the router holding this gate is gone.
+    pub fn sweep_idle_clients(&self) {
+        let Some(limiter) = self.limiter.as_ref().map(Arc::downgrade) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let Some(limiter) = limiter.upgrade() else {
+                    return;
+                };
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
+        });
     }
 
     fn client_ip(&self, request: &Request) -> IpAddr {
