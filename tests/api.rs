@@ -392,6 +392,10 @@ async fn drafts_and_agent_articles_have_no_public_page() {
         .text()
         .await
         .unwrap();
+    let home = client.get(server.url("/")).send().await.unwrap();
+    assert_eq!(home.status(), StatusCode::OK);
+    let home = home.text().await.unwrap();
+    assert!(home.contains("<form id=\"ask\">") && home.contains("/v1/conversations"));
     assert!(list.contains("/kb/store-hours"));
     server.stop().await;
 }
