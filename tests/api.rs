@@ -36,6 +36,11 @@ async fn get_json(client: &Client, url: &str) -> Value {
     res.json().await.unwrap()
 }
 
+/// Sends `request` and asserts the answer is the JSON error `code` with `status`.
+async fn expect_error(request: reqwest::RequestBuilder, status: StatusCode, code: &str) -> String {
+    assert_error(request.send().await.unwrap(), status, code).await
+}
+
 /// Asserts the response is the JSON error `{"error": {"code", "message"}}` with `status`.
 async fn assert_error(res: reqwest::Response, status: StatusCode, code: &str) -> String {
     assert_eq!(res.status(), status, "wrong status for {code}");
@@ -162,86 +167,74 @@ async fn every_bad_input_gets_a_clear_4xx_json_error() {
     let messages = server.url(&format!("/v1/conversations/{id}/messages"));
     let post = |url: &str| client.post(url.to_owned());
 
-    let res = post(&messages)
-        .json(&json!({"text": "   "}))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input")
-            .await
-            .contains("empty")
-    );
+    let message = expect_error(
+        post(&messages).json(&json!({"text": "   "})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+    )
+    .await;
+    assert!(message.contains("empty"), "{message}");
 
-    let res = post(&messages)
-        .json(&json!({"text": "a".repeat(4001)}))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
-            .await
-            .contains("4000")
-    );
+    let message = expect_error(
+        post(&messages).json(&json!({"text": "a".repeat(4001)})),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    assert!(message.contains("4000"), "{message}");
 
     let huge = json!({"text": "a".repeat(70 * 1024)});
-    let res = post(&messages).json(&huge).send().await.unwrap();
-    assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    expect_error(
+        post(&messages).json(&huge),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
 
-    let res = post(&messages)
-        .header("content-type", "application/json")
-        .body("{\"text\": ")
-        .send()
-        .await
-        .unwrap();
-    assert_error(res, StatusCode::BAD_REQUEST, "malformed_request").await;
+    expect_error(
+        post(&messages)
+            .header("content-type", "application/json")
+            .body("{\"text\": "),
+        StatusCode::BAD_REQUEST,
+        "malformed_request",
+    )
+    .await;
 
-    let res = post(&messages)
-        .header("content-type", "application/json")
-        .body(b"{\"text\": \"caf\xe9\"}".to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_error(res, StatusCode::BAD_REQUEST, "malformed_request").await;
+    expect_error(
+        post(&messages)
+            .header("content-type", "application/json")
+            .body(b"{\"text\": \"caf\xe9\"}".to_vec()),
+        StatusCode::BAD_REQUEST,
+        "malformed_request",
+    )
+    .await;
 
-    let res = post(&messages)
-        .json(&json!({"txt": "hello"}))
-        .send()
-        .await
-        .unwrap();
-    assert_error(res, StatusCode::BAD_REQUEST, "malformed_request").await;
+    expect_error(
+        post(&messages).json(&json!({"txt": "hello"})),
+        StatusCode::BAD_REQUEST,
+        "malformed_request",
+    )
+    .await;
 
-    let res = post(&messages)
-        .body("{\"text\": \"hi\"}")
-        .send()
-        .await
-        .unwrap();
-    assert_error(
-        res,
+    expect_error(
+        post(&messages).body("{\"text\": \"hi\"}"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     )
     .await;
 
-    let res = post(&server.url("/v1/conversations"))
-        .json(&json!({"channel": "fax"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        assert_error(res, StatusCode::BAD_REQUEST, "malformed_request")
-            .await
-            .contains("fax")
-    );
+    let message = expect_error(
+        post(&server.url("/v1/conversations")).json(&json!({"channel": "fax"})),
+        StatusCode::BAD_REQUEST,
+        "malformed_request",
+    )
+    .await;
+    assert!(message.contains("fax"), "{message}");
 
-    let res = post(&server.url("/v1/conversations"))
-        .header("content-type", "text/plain")
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
-    assert_error(
-        res,
+    expect_error(
+        post(&server.url("/v1/conversations"))
+            .header("content-type", "text/plain")
+            .body("hello"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     )
@@ -249,32 +242,33 @@ async fn every_bad_input_gets_a_clear_4xx_json_error() {
 
     let stranger = "01900000-0000-7000-8000-000000000000";
     for unknown in [stranger, "not-a-uuid"] {
-        let res = post(&server.url(&format!("/v1/conversations/{unknown}/messages")))
-            .json(&json!({"text": "hi"}))
-            .send()
-            .await
-            .unwrap();
-        assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
-        let res = client
-            .get(server.url(&format!("/v1/conversations/{unknown}")))
-            .send()
-            .await
-            .unwrap();
-        assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+        expect_error(
+            post(&server.url(&format!("/v1/conversations/{unknown}/messages")))
+                .json(&json!({"text": "hi"})),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+        expect_error(
+            client.get(server.url(&format!("/v1/conversations/{unknown}"))),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
     }
 
-    let res = client
-        .get(server.url("/v1/nothing-here"))
-        .send()
-        .await
-        .unwrap();
-    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
-    let res = client
-        .delete(server.url("/v1/conversations"))
-        .send()
-        .await
-        .unwrap();
-    assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    expect_error(
+        client.get(server.url("/v1/nothing-here")),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        client.delete(server.url("/v1/conversations")),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
 
     // None of it was stored: the transcript is still empty.
     let transcript = get_json(&client, &server.url(&format!("/v1/conversations/{id}"))).await;
