@@ -64,6 +64,9 @@ struct Analyzed {
     units: Vec<Unit>,
 }
 
+/// Title, heading and text: what a passage's analysis depends on.
+type PassageKey = (String, String, String);
+
 /// Most passages analysed at once in the cache; past this the cache starts over.
 const CACHE_CAPACITY: usize = 4096;
 
@@ -72,8 +75,8 @@ const CACHE_CAPACITY: usize = 4096;
 #[derive(Default)]
 pub struct Composer {
     pub config: ComposerConfig,
-    /// Keyed by a hash of the passage; the entry keeps the text to rule out collisions.
-    cache: Mutex<HashMap<u64, (String, Arc<Analyzed>)>>,
+    /// Keyed by a hash of the passage; the entry keeps the passage to rule out collisions.
+    cache: Mutex<HashMap<u64, (PassageKey, Arc<Analyzed>)>>,
 }
 
 impl Composer {
@@ -93,9 +96,10 @@ impl Composer {
         let mut hasher = std::hash::DefaultHasher::new();
         (&hit.title, &hit.heading, &hit.text).hash(&mut hasher);
         let key = hasher.finish();
+        let same = |k: &PassageKey| k.0 == hit.title && k.1 == hit.heading && k.2 == hit.text;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((text, found)) = cache.get(&key)
-            && *text == hit.text
+        if let Some((passage, found)) = cache.get(&key)
+            && same(passage)
         {
             return found.clone();
         }
@@ -105,7 +109,8 @@ impl Composer {
         if cache.len() >= CACHE_CAPACITY {
             cache.clear();
         }
-        cache.insert(key, (hit.text.clone(), fresh.clone()));
+        let passage = (hit.title.clone(), hit.heading.clone(), hit.text.clone());
+        cache.insert(key, (passage, fresh.clone()));
         fresh
     }
 }
@@ -168,7 +173,8 @@ fn compose_with(
         return no_answer(NO_ANSWER, support);
     }
 
-    let picked = pick(&analysis.units, &|terms| weight(terms), config);
+    let question: HashSet<&str> = result.terms.iter().map(|t| t.term.as_str()).collect();
+    let picked = pick(&analysis.units, &|terms| weight(terms), &question, config);
     let text = picked.join(" ");
     let passage = text.clone();
     Reply {
@@ -265,6 +271,7 @@ fn unit(text: &str, line: usize, analyzer: Analyze<'_>) -> Unit {
 fn pick(
     units: &[Unit],
     weight: &dyn Fn(&HashSet<String>) -> f32,
+    question: &HashSet<&str>,
     config: &ComposerConfig,
 ) -> Vec<String> {
     let scores: Vec<f32> = units.iter().map(|u| weight(&u.terms)).collect();
@@ -292,7 +299,7 @@ fn pick(
         let adds = units[i]
             .terms
             .iter()
-            .any(|t| !covered.contains(t) && weight(&HashSet::from([t.clone()])) > 0.0);
+            .any(|t| !covered.contains(t) && question.contains(t.as_str()));
         let continues = i == best + 1 && units[i].line == units[best].line;
         let relevant = adds || scores[i] >= scores[best] * 0.8 || continues;
         if relevant && next <= config.max_chars {
