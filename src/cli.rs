@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use warmline_dialog::{Dialog, DialogConfig, Start};
 use warmline_domain::{Channel, ReplyKind};
-use warmline_retrieval::{RetrievalError, load_dir};
+use warmline_retrieval::RetrievalError;
 use warmline_store::{Durability, SqliteStore};
 
 /// Warmline: a self-hosted virtual agent that answers customers from your knowledge base,
@@ -213,7 +213,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         watch: !args.no_watch,
     };
     let warmline = Warmline::open(&settings, &mut progress_bar("indexing")).await?;
-    report_problems(&warmline.problems);
+    report_problems(&warmline.problems());
     let limits = HttpLimits {
         rate_per_second: args.rate_limit_rps,
         burst: args.rate_limit_burst,
@@ -249,10 +249,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn ask(args: AskArgs) -> anyhow::Result<()> {
     // A one-off answer needs no server and no data dir: index in memory.
     let knowledge = open_knowledge(&args.knowledge, None, "")?;
-    let loaded = load_dir(&args.knowledge)?;
-    report_problems(&loaded.problems);
-    let index = knowledge.index().clone();
-    tokio::task::spawn_blocking(move || index.sync(loaded, &mut |_, _| {})).await??;
+    let kb = knowledge.clone();
+    tokio::task::spawn_blocking(move || kb.resync()).await??;
+    report_problems(&knowledge.index().catalog().problems);
     let store = Arc::new(SqliteStore::in_memory().await?);
     let dialog = Dialog::new(store, Arc::new(knowledge), DialogConfig::default());
     let conversation = dialog
@@ -300,11 +299,10 @@ async fn index(args: IndexArgs) -> anyhow::Result<()> {
             _ => e,
         }
     })?;
-    let loaded = load_dir(&args.paths.knowledge)?;
-    report_problems(&loaded.problems);
-    let index = knowledge.index().clone();
     let mut bar = progress_bar("indexing");
-    let report = tokio::task::spawn_blocking(move || index.sync(loaded, &mut bar)).await??;
+    let kb = knowledge.clone();
+    let report = tokio::task::spawn_blocking(move || kb.resync_with(&mut bar)).await??;
+    report_problems(&knowledge.index().catalog().problems);
     println!(
         "indexed {} passages: {} added, {} updated, {} removed, {} unchanged articles in {:.2} s ({})",
         report.passages,

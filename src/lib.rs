@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use warmline_dialog::{Dialog, DialogConfig};
 use warmline_retrieval::watch::WatchHandle;
-use warmline_retrieval::{ArticleProblem, KnowledgeBase, KnowledgeIndex, SyncReport, load_dir};
+use warmline_retrieval::{ArticleProblem, KnowledgeBase, KnowledgeIndex, SyncReport};
 use warmline_store::{Durability, SqliteStore};
 
 pub use limits::HttpLimits;
@@ -60,11 +60,15 @@ pub struct AppState {
 pub struct Warmline {
     pub state: AppState,
     pub sync: SyncReport,
-    pub problems: Vec<ArticleProblem>,
     _watch: Option<WatchHandle>,
 }
 
 impl Warmline {
+    /// Article files that could not be used, as of the last sync.
+    pub fn problems(&self) -> Vec<ArticleProblem> {
+        self.state.knowledge.index().catalog().problems.clone()
+    }
+
     /// Opens the data dir (creating it), the store and the index, and brings the index in
     /// step with the knowledge folder. `progress(done, total)` reports indexing.
     pub async fn open(
@@ -81,10 +85,7 @@ impl Warmline {
             Some(&settings.data_dir.join("index")),
             &settings.public_url,
         )?;
-        let loaded = load_dir(&settings.knowledge)?;
-        let problems = loaded.problems.clone();
-        let index = knowledge.index().clone();
-        let sync = tokio::task::block_in_place(|| index.sync(loaded, progress))?;
+        let sync = tokio::task::block_in_place(|| knowledge.resync_with(progress))?;
         let watch = if settings.watch {
             Some(warmline_retrieval::watch::watch(
                 knowledge.clone(),
@@ -107,7 +108,6 @@ impl Warmline {
                 metrics: telemetry::metrics(),
             },
             sync,
-            problems,
             _watch: watch,
         })
     }

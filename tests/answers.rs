@@ -7,7 +7,6 @@ use std::sync::Arc;
 use warmline::open_knowledge;
 use warmline_dialog::{Dialog, DialogConfig, Start};
 use warmline_domain::{Channel, ReplyKind};
-use warmline_retrieval::load_dir;
 use warmline_store::SqliteStore;
 
 mod common;
@@ -27,9 +26,7 @@ struct Case {
 async fn dialog() -> Dialog {
     let knowledge = common::sample_knowledge();
     let kb = open_knowledge(&knowledge, None, "").unwrap();
-    kb.index()
-        .sync(load_dir(&knowledge).unwrap(), &mut |_, _| {})
-        .unwrap();
+    kb.resync().unwrap();
     let store = Arc::new(SqliteStore::in_memory().await.unwrap());
     Dialog::new(store, Arc::new(kb), DialogConfig::default())
 }

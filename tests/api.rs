@@ -407,9 +407,9 @@ async fn bad_articles_are_reported_and_the_rest_are_served() {
     std::fs::write(articles.join("broken.md"), "---\nid: [oops\n---\nbody\n").unwrap();
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start_with(data.path(), kb.path(), unlimited()).await;
-    assert_eq!(server.warmline.problems.len(), 1);
+    assert_eq!(server.warmline.problems().len(), 1);
     assert!(
-        server.warmline.problems[0]
+        server.warmline.problems()[0]
             .to_string()
             .starts_with("articles/broken.md:2")
     );

@@ -80,10 +80,19 @@ impl KnowledgeBase {
         &self.folder
     }
 
-    /// Re-reads the folder and re-indexes what changed (blocking).
+    /// Re-reads the folder and re-indexes what changed (blocking). The files that could not
+    /// be used are in the index's [`Catalog`] afterwards.
     pub fn resync(&self) -> Result<SyncReport, RetrievalError> {
+        self.resync_with(&mut |_, _| {})
+    }
+
+    /// [`KnowledgeBase::resync`], calling `progress(done, total)` per re-indexed article.
+    pub fn resync_with(
+        &self,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<SyncReport, RetrievalError> {
         let loaded = load_dir(&self.folder)?;
-        self.index.sync(loaded, &mut |_, _| {})
+        self.index.sync(loaded, progress)
     }
 }
 
