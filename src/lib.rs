@@ -29,14 +29,18 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use warmline_dialog::{Dialog, DialogConfig};
+use warmline_domain::Embedder;
+use warmline_models::{EmbedderHandle, Manifest, MiniLm, Role};
 use warmline_retrieval::watch::WatchHandle;
-use warmline_retrieval::{ArticleProblem, KnowledgeBase, KnowledgeIndex, SyncReport};
+use warmline_retrieval::{
+    ArticleProblem, DenseIndex, KnowledgeBase, KnowledgeIndex, Phase, Retrieval, SyncReport,
+};
 use warmline_store::{Durability, SqliteStore};
 
 pub use limits::HttpLimits;
 
 /// What a server needs to start.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
     pub knowledge: PathBuf,
@@ -45,6 +49,8 @@ pub struct Settings {
     pub durability: Durability,
     /// Re-index when article files change.
     pub watch: bool,
+    /// Semantic search with this embedder (hybrid ranking); `None`: words only (BM25).
+    pub embedder: Option<Arc<dyn Embedder>>,
 }
 
 /// Shared state of the HTTP handlers.
@@ -73,7 +79,7 @@ impl Warmline {
     /// step with the knowledge folder. `progress(done, total)` reports indexing.
     pub async fn open(
         settings: &Settings,
-        progress: &mut (dyn FnMut(usize, usize) + Send),
+        progress: &mut (dyn FnMut(Phase, usize, usize) + Send),
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| {
             format!("cannot create the data dir {}", settings.data_dir.display())
@@ -84,6 +90,7 @@ impl Warmline {
             &settings.knowledge,
             Some(&settings.data_dir.join("index")),
             &settings.public_url,
+            settings.embedder.clone(),
         )?;
         let sync = tokio::task::block_in_place(|| knowledge.resync_with(progress))?;
         let watch = if settings.watch {
@@ -132,17 +139,41 @@ fn on_resync(result: Result<SyncReport, warmline_retrieval::RetrievalError>) {
     }
 }
 
-/// Opens the index in `index_dir` (or in memory) for the knowledge folder.
+/// Opens the index in `index_dir` (or in memory) for the knowledge folder. With an embedder,
+/// passages are also embedded (cached beside the index, in `index_dir/../embeddings`) and
+/// searches are hybrid.
 pub fn open_knowledge(
     knowledge: &Path,
     index_dir: Option<&Path>,
     public_url: &str,
+    embedder: Option<Arc<dyn Embedder>>,
 ) -> anyhow::Result<KnowledgeBase> {
     let index = match index_dir {
         Some(dir) => KnowledgeIndex::open(dir, public_url)?,
         None => KnowledgeIndex::in_ram(public_url)?,
     };
-    Ok(KnowledgeBase::new(index, knowledge))
+    let kb = KnowledgeBase::new(index, knowledge);
+    Ok(match embedder {
+        Some(embedder) => {
+            let cache_dir = index_dir.and_then(Path::parent);
+            kb.with_dense(DenseIndex::new(embedder, cache_dir)?, Retrieval::HYBRID)
+        }
+        None => kb,
+    })
+}
+
+/// Loads the embedding model of the manifest from `models_dir` onto its own thread. Every file
+/// is checked first: a missing or damaged one is an error naming it.
+pub fn load_embedder(models_dir: &Path) -> anyhow::Result<Arc<dyn Embedder>> {
+    let manifest = Manifest::builtin();
+    let spec = manifest
+        .models
+        .iter()
+        .find(|m| m.role == Role::Embedder)
+        .context("the model manifest has no embedding model")?;
+    let located = warmline_models::locate(models_dir, spec)?;
+    let model = MiniLm::load(&located)?;
+    Ok(Arc::new(EmbedderHandle::spawn(model, &spec.id)?))
 }
 
 /// The whole HTTP surface.

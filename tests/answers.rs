@@ -25,7 +25,7 @@ struct Case {
 
 async fn dialog() -> Dialog {
     let knowledge = common::sample_knowledge();
-    let kb = open_knowledge(&knowledge, None, "").unwrap();
+    let kb = open_knowledge(&knowledge, None, "", None).unwrap();
     kb.resync().unwrap();
     let store = Arc::new(SqliteStore::in_memory().await.unwrap());
     Dialog::new(store, Arc::new(kb), DialogConfig::default())

@@ -438,8 +438,9 @@ async fn two_servers_cannot_share_a_data_dir_but_run_side_by_side() {
         public_url: String::new(),
         durability: warmline_store::Durability::Process,
         watch: false,
+        embedder: None,
     };
-    let err = warmline::Warmline::open(&settings, &mut |_, _| {})
+    let err = warmline::Warmline::open(&settings, &mut |_, _, _| {})
         .await
         .err()
         .unwrap();

@@ -11,7 +11,11 @@ fn warmline() -> Command {
     cmd.env_remove("RUST_LOG")
         .env_remove("WARMLINE_ADDR")
         .env_remove("WARMLINE_DATA_DIR")
-        .env_remove("WARMLINE_KNOWLEDGE");
+        .env_remove("WARMLINE_KNOWLEDGE")
+        .env_remove("WARMLINE_MODELS_DIR")
+        // One-off commands embed the whole knowledge base in memory: words only here (the
+        // semantic path is tested in tests/semantic.rs and by `serve` below).
+        .env("WARMLINE_NO_EMBEDDINGS", "1");
     cmd
 }
 
@@ -114,14 +118,22 @@ fn index_reports_what_changed() {
 fn serve_starts_on_any_port_answers_and_stops_on_sigterm() {
     let data = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let mut child = warmline()
+    let mut command = warmline();
+    command
         .args(["serve", "--addr", "127.0.0.1:0", "--knowledge"])
         .arg(common::sample_knowledge())
         .arg("--data-dir")
-        .arg(data.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .arg(data.path());
+    // With the models fetched (CI sets WARMLINE_MODELS_DIR), serve runs hybrid search;
+    // without, words only. Either way the test never downloads.
+    match std::env::var_os("WARMLINE_MODELS_DIR") {
+        Some(dir) => command
+            .env_remove("WARMLINE_NO_EMBEDDINGS")
+            .arg("--models-dir")
+            .arg(dir),
+        None => &mut command,
+    };
+    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
     // Keep draining stderr for the whole run: a closed pipe would make the server's later
     // writes fail, and its output is what explains a failure.
     let stderr = child.stderr.take().unwrap();

@@ -36,8 +36,9 @@ impl TestServer {
             public_url: base.clone(),
             durability: Durability::Process,
             watch: true,
+            embedder: None,
         };
-        let warmline = Warmline::open(&settings, &mut |_, _| {}).await.unwrap();
+        let warmline = Warmline::open(&settings, &mut |_, _, _| {}).await.unwrap();
         let router = app(warmline.state.clone(), &limits);
         let (stop, stopped) = oneshot::channel::<()>();
         let done = tokio::spawn(async move {
@@ -78,4 +79,29 @@ pub fn unlimited() -> HttpLimits {
         rate_per_second: 0,
         ..HttpLimits::default()
     }
+}
+
+/// Where the fetched models are: `WARMLINE_MODELS_DIR`, else the checkout's `models/`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("WARMLINE_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+}
+
+/// The MiniLM embedder, loaded once per test binary. Panics with what to run when the model
+/// has not been fetched (`scripts/test` fetches it).
+pub fn embedder() -> std::sync::Arc<dyn warmline_domain::Embedder> {
+    static EMBEDDER: std::sync::OnceLock<std::sync::Arc<dyn warmline_domain::Embedder>> =
+        std::sync::OnceLock::new();
+    EMBEDDER
+        .get_or_init(|| {
+            warmline::load_embedder(&models_dir()).unwrap_or_else(|e| {
+                panic!(
+                    "{e:#}\nThese tests need the embedding model: run `cargo run -- models fetch \
+                     --models-dir {}` (scripts/test does) or set WARMLINE_MODELS_DIR",
+                    models_dir().display()
+                )
+            })
+        })
+        .clone()
 }

@@ -82,7 +82,15 @@ pub struct SearchHit {
     /// A short highlighted extract (`<b>` around matched terms); empty unless the query
     /// asked for snippets.
     pub snippet: String,
+    /// Ranking score (BM25, or the fused score in hybrid search); comparable only within
+    /// one result list.
     pub score: f32,
+    /// The passage's place in its article (0 = the intro).
+    #[serde(default)]
+    pub position: u32,
+    /// Cosine similarity between the question and the passage, when embeddings are on.
+    #[serde(default)]
+    pub similarity: Option<f32>,
 }
 
 /// Passages in descending score, plus the analysed query.
@@ -90,6 +98,9 @@ pub struct SearchHit {
 pub struct SearchResult {
     pub hits: Vec<SearchHit>,
     pub terms: Vec<QueryTerm>,
+    /// The question's embedding, when embeddings are on (for checking answers against
+    /// passages without embedding the question again).
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// Full-text (and later hybrid) search over the published knowledge base.

@@ -187,6 +187,8 @@ impl FixedKnowledge {
                     text: (*text).into(),
                     snippet: (*text).into(),
                     score: 0.0,
+                    position: 0,
+                    similarity: None,
                 })
                 .collect(),
         }
@@ -235,7 +237,11 @@ impl KnowledgeSearch for FixedKnowledge {
             .collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score));
         hits.truncate(query.limit);
-        Ok(SearchResult { hits, terms })
+        Ok(SearchResult {
+            hits,
+            terms,
+            embedding: None,
+        })
     }
 
     fn analyze(&self, text: &str) -> Vec<String> {

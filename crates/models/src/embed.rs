@@ -122,9 +122,30 @@ impl MiniLm {
 
 type Vectors = Result<Vec<Vec<f32>>, String>;
 
+/// Where a job's answer goes: an async waiter, or a thread blocked on a std channel (which,
+/// unlike a tokio one, may also wait inside `block_in_place`).
+enum ReplyTo {
+    Async(tokio::sync::oneshot::Sender<Vectors>),
+    Blocking(std::sync::mpsc::SyncSender<Vectors>),
+}
+
+impl ReplyTo {
+    fn send(self, vectors: Vectors) {
+        // The asker may have given up (a disconnected customer): nothing to do then.
+        match self {
+            Self::Async(tx) => {
+                let _ = tx.send(vectors);
+            }
+            Self::Blocking(tx) => {
+                let _ = tx.send(vectors);
+            }
+        }
+    }
+}
+
 struct Job {
     texts: Vec<String>,
-    reply: tokio::sync::oneshot::Sender<Vectors>,
+    reply: ReplyTo,
 }
 
 /// A [`MiniLm`] on its own thread, shared by cloning. Dropping the last handle ends the
@@ -157,7 +178,10 @@ impl EmbedderHandle {
         texts: Vec<String>,
     ) -> Result<tokio::sync::oneshot::Receiver<Vectors>, DomainError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        match self.jobs.try_send(Job { texts, reply }) {
+        match self.jobs.try_send(Job {
+            texts,
+            reply: ReplyTo::Async(reply),
+        }) {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => Err(DomainError::new(
                 warmline_domain::ErrorCode::RateLimited,
@@ -203,11 +227,18 @@ impl Embedder for EmbedderHandle {
             return Ok(Vec::new());
         }
         // Bulk indexing waits for room in the queue rather than failing.
-        let (reply, rx) = tokio::sync::oneshot::channel();
+        let (reply, rx) = std::sync::mpsc::sync_channel(1);
         self.jobs
-            .send(Job { texts, reply })
+            .send(Job {
+                texts,
+                reply: ReplyTo::Blocking(reply),
+            })
             .map_err(|_| DomainError::unavailable("the embedding model has stopped"))?;
-        finish(rx.blocking_recv())
+        match rx.recv() {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(DomainError::internal(e)),
+            Err(_) => Err(DomainError::unavailable("the embedding model has stopped")),
+        }
     }
 }
 
@@ -234,13 +265,13 @@ fn serve(model: MiniLm, jobs: Receiver<Job>) {
             Ok(mut vectors) => {
                 for job in batch.into_iter().rev() {
                     let mine = vectors.split_off(vectors.len() - job.texts.len());
-                    let _ = job.reply.send(Ok(mine));
+                    job.reply.send(Ok(mine));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "embedding failed");
                 for job in batch {
-                    let _ = job.reply.send(Err(e.to_string()));
+                    job.reply.send(Err(e.to_string()));
                 }
             }
         }

@@ -275,6 +275,18 @@ impl KnowledgeIndex {
             .collect()
     }
 
+    /// The public URL of an article: its own `url`, or `{public_url}/kb/{id}`.
+    pub fn article_url(&self, article: &Article) -> String {
+        match &article.url {
+            Some(url) if !url.is_empty() => url.clone(),
+            _ => self.default_url(&article.id),
+        }
+    }
+
+    fn default_url(&self, id: &str) -> String {
+        format!("{}/kb/{id}", self.public_url)
+    }
+
     /// The index's analysed terms of `text` (see [`warmline_domain::KnowledgeSearch::analyze`]).
     pub fn analyze(&self, text: &str) -> Vec<String> {
         query::analyze(&mut self.analyzer.clone(), text)
@@ -296,6 +308,7 @@ impl KnowledgeIndex {
             return Ok(SearchResult {
                 hits: Vec::new(),
                 terms,
+                embedding: None,
             });
         };
         let top = searcher
@@ -317,7 +330,11 @@ impl KnowledgeIndex {
             let doc: TantivyDocument = searcher.doc(address).map_err(fail)?;
             hits.push(self.hit(&doc, score, snippets.as_ref()));
         }
-        Ok(SearchResult { hits, terms })
+        Ok(SearchResult {
+            hits,
+            terms,
+            embedding: None,
+        })
     }
 
     fn hit(
@@ -335,8 +352,12 @@ impl KnowledgeIndex {
         let article_id = text(self.fields.article_id);
         let url = match text(self.fields.url) {
             explicit if !explicit.is_empty() => explicit,
-            _ => format!("{}/kb/{article_id}", self.public_url),
+            _ => self.default_url(&article_id),
         };
+        let position = doc
+            .get_first(self.fields.position)
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0) as u32;
         SearchHit {
             title: text(self.fields.title),
             heading: text(self.fields.heading),
@@ -347,6 +368,8 @@ impl KnowledgeIndex {
             url,
             score,
             article_id,
+            position,
+            similarity: None,
         }
     }
 }

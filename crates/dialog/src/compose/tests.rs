@@ -28,6 +28,8 @@ fn hit(id: &str, heading: &str, text: &str, score: f32) -> SearchHit {
         text: text.into(),
         snippet: String::new(),
         score,
+        position: 0,
+        similarity: None,
     }
 }
 
@@ -45,6 +47,7 @@ fn answers_with_the_sentence_that_covers_the_question_and_cites_it() {
             term("card", 1.0, true),
             term("days", 1.0, true),
         ],
+        embedding: None,
     };
     let reply = compose(&result, Words, &ComposerConfig::default());
     assert_eq!(reply.kind, ReplyKind::Answer);
@@ -71,6 +74,7 @@ fn every_answer_sentence_is_quoted_from_the_passage() {
     let result = SearchResult {
         hits: vec![hit("refund-timing", "", REFUNDS, 9.0)],
         terms: vec![term("refund", 1.0, true), term("gift", 1.0, true)],
+        embedding: None,
     };
     let reply = compose(&result, Words, &ComposerConfig::default());
     let body = reply.text.trim_end_matches(" [1]");
@@ -89,6 +93,7 @@ fn short_lists_are_quoted_whole_with_their_lead_in() {
     let result = SearchResult {
         hits: vec![hit("return-by-mail", "Steps", text, 5.0)],
         terms: vec![term("return", 1.0, true), term("mail", 1.0, true)],
+        embedding: None,
     };
     let reply = compose(&result, Words, &ComposerConfig::default());
     assert!(
@@ -109,6 +114,7 @@ fn low_coverage_is_an_honest_no_answer_offering_a_person() {
             term("bitcoin", 4.0, false),
             term("pay", 1.0, true),
         ],
+        embedding: None,
     };
     let reply = compose(&result, Words, &ComposerConfig::default());
     assert_eq!(reply.kind, ReplyKind::NoAnswer);
@@ -123,6 +129,7 @@ fn no_hits_or_no_terms_never_invent_an_answer() {
     let nothing = SearchResult {
         hits: vec![],
         terms: vec![term("weather", 4.0, false)],
+        embedding: None,
     };
     assert_eq!(
         compose(&nothing, Words, &ComposerConfig::default()).text,
@@ -144,6 +151,7 @@ fn a_match_on_the_heading_only_quotes_the_opening_of_the_section() {
             4.0,
         )],
         terms: vec![term("opening", 1.0, true), term("hours", 1.0, true)],
+        embedding: None,
     };
     let reply = compose(&result, Words, &ComposerConfig::default());
     assert_eq!(reply.text, "We are open 9 am to 9 pm. Sundays 10 to 6. [1]");
