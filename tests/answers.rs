@@ -23,20 +23,31 @@ struct Case {
     article: String,
 }
 
-async fn dialog() -> Dialog {
+async fn dialog(embedder: Option<std::sync::Arc<dyn warmline_domain::Embedder>>) -> Dialog {
     let knowledge = common::sample_knowledge();
-    let kb = open_knowledge(&knowledge, None, "", None).unwrap();
-    kb.resync().unwrap();
+    let kb = open_knowledge(&knowledge, None, "", embedder).unwrap();
+    tokio::task::block_in_place(|| kb.resync()).unwrap();
     let store = Arc::new(SqliteStore::in_memory().await.unwrap());
     Dialog::new(store, Arc::new(kb), DialogConfig::default())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn grounded_answers_on_the_evaluation_set() {
+    answer_quality(None).await;
+}
+
+/// The same floors with hybrid retrieval (what `serve` uses once the embedding model is
+/// fetched).
+#[tokio::test(flavor = "multi_thread")]
+async fn grounded_answers_with_hybrid_retrieval() {
+    answer_quality(Some(common::embedder())).await;
+}
+
+async fn answer_quality(embedder: Option<std::sync::Arc<dyn warmline_domain::Embedder>>) {
     let text =
         std::fs::read_to_string(common::sample_knowledge().join("eval/questions.yaml")).unwrap();
     let eval: Eval = serde_saphyr::from_str(&text).unwrap();
-    let dialog = dialog().await;
+    let dialog = dialog(embedder).await;
     let conversation = dialog
         .start(Start {
             channel: Channel::Web,
