@@ -101,6 +101,19 @@ pub struct ModelArgs {
     #[arg(long, env = "WARMLINE_MODELS_DIR", default_value = "models")]
     pub models_dir: PathBuf,
 
+    /// Answer with generated text, checked sentence by sentence against the passages
+    /// (needs embeddings). Without it, answers quote the articles.
+    #[arg(long, env = "WARMLINE_GENERATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub generate: bool,
+
+    /// The chat model for --generate (`warmline models list`).
+    #[arg(
+        long,
+        env = "WARMLINE_GENERATOR",
+        default_value = "smollm2-135m-instruct"
+    )]
+    pub generator: String,
+
     /// Search by words only (BM25): don't load the embedding model.
     #[arg(long, env = "WARMLINE_NO_EMBEDDINGS", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_embeddings: bool,
@@ -351,6 +364,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         watch: !args.no_watch,
         embedder: embedder_for_serve(&args.models).await,
+        generator: generator_for(&args.models, true).await?,
     };
     let warmline = Warmline::open(&settings, &mut progress_bar()).await?;
     report_problems(&warmline.problems());
@@ -393,7 +407,13 @@ async fn ask(args: AskArgs) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || kb.resync()).await??;
     report_problems(&knowledge.index().catalog().problems);
     let store = Arc::new(SqliteStore::in_memory().await?);
-    let dialog = Dialog::new(store, Arc::new(knowledge), DialogConfig::default());
+    let mut dialog = Dialog::new(store, Arc::new(knowledge.clone()), DialogConfig::default());
+    if let (Some(generator), Some(embedder)) = (
+        generator_for(&args.models, false).await?,
+        knowledge.dense().map(|d| d.embedder().clone()),
+    ) {
+        dialog = dialog.with_grounding(warmline_dialog::Grounded::new(generator, embedder));
+    }
     let conversation = dialog
         .start(Start {
             channel: args.channel,
@@ -674,4 +694,43 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The chat model when --generate is on: fetched first if `fetch` (serve), loaded on its own
+/// thread. An explicit --generate that cannot be honoured is an error, not a silent downgrade.
+async fn generator_for(
+    args: &ModelArgs,
+    fetch: bool,
+) -> anyhow::Result<Option<Arc<dyn warmline_domain::Generator>>> {
+    if !args.generate {
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        !args.no_embeddings,
+        "--generate needs embeddings (to check answers): drop --no-embeddings"
+    );
+    let manifest = Manifest::builtin();
+    let spec = manifest.model(&args.generator).with_context(|| {
+        format!(
+            "unknown model {} (see `warmline models list`)",
+            args.generator
+        )
+    })?;
+    if fetch && warmline_models::locate(&args.models_dir, spec).is_err() {
+        notice(&format!(
+            "Fetching {} into {}...\n",
+            spec.id,
+            args.models_dir.display()
+        ));
+        let options = FetchOptions {
+            progress: true,
+            ..FetchOptions::new(&args.models_dir)
+        };
+        warmline_models::fetch(&manifest, &[spec], &options).await?;
+    }
+    let models_dir = args.models_dir.clone();
+    let id = spec.id.clone();
+    let generator =
+        tokio::task::spawn_blocking(move || crate::load_generator(&models_dir, &id, 16)).await??;
+    Ok(Some(generator))
 }

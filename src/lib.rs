@@ -28,9 +28,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
-use warmline_dialog::{Dialog, DialogConfig};
-use warmline_domain::Embedder;
-use warmline_models::{EmbedderHandle, Manifest, MiniLm, Role};
+use warmline_dialog::{Dialog, DialogConfig, Grounded};
+use warmline_domain::{Embedder, Generator};
+use warmline_models::{ChatModel, EmbedderHandle, GeneratorHandle, Manifest, MiniLm, Role};
 use warmline_retrieval::watch::WatchHandle;
 use warmline_retrieval::{
     ArticleProblem, DenseIndex, KnowledgeBase, KnowledgeIndex, Phase, Retrieval, SyncReport,
@@ -51,6 +51,9 @@ pub struct Settings {
     pub watch: bool,
     /// Semantic search with this embedder (hybrid ranking); `None`: words only (BM25).
     pub embedder: Option<Arc<dyn Embedder>>,
+    /// Generated, verified answers with this model (needs the embedder too); `None`:
+    /// extractive answers only.
+    pub generator: Option<Arc<dyn Generator>>,
 }
 
 /// Shared state of the HTTP handlers.
@@ -102,11 +105,14 @@ impl Warmline {
             None
         };
         let store = Arc::new(store);
-        let dialog = Dialog::new(
+        let mut dialog = Dialog::new(
             store.clone(),
             Arc::new(knowledge.clone()),
             DialogConfig::default(),
         );
+        if let (Some(generator), Some(embedder)) = (&settings.generator, &settings.embedder) {
+            dialog = dialog.with_grounding(Grounded::new(generator.clone(), embedder.clone()));
+        }
         Ok(Self {
             state: AppState {
                 dialog,
@@ -160,6 +166,27 @@ pub fn open_knowledge(
         }
         None => kb,
     })
+}
+
+/// Loads a chat model of the manifest from `models_dir` onto its own thread (at most `queue`
+/// requests wait for it) and caches the grounded-answer system prompt.
+pub fn load_generator(
+    models_dir: &Path,
+    model_id: &str,
+    queue: usize,
+) -> anyhow::Result<Arc<dyn Generator>> {
+    let manifest = Manifest::builtin();
+    let spec = manifest
+        .model(model_id)
+        .filter(|m| m.role == Role::Generator)
+        .with_context(|| format!("{model_id} is not a chat model of the manifest"))?;
+    let located = warmline_models::locate(models_dir, spec)?;
+    let mut model = ChatModel::load(&located.file(spec.load.as_deref().unwrap_or_default()))?;
+    model.warm_prefix(&format!(
+        "<|im_start|>system\n{}<|im_end|>\n",
+        warmline_dialog::grounded::SYSTEM_PROMPT
+    ))?;
+    Ok(Arc::new(GeneratorHandle::spawn(model, &spec.id, queue)?))
 }
 
 /// Loads the embedding model of the manifest from `models_dir` onto its own thread. Every file

@@ -439,6 +439,7 @@ async fn two_servers_cannot_share_a_data_dir_but_run_side_by_side() {
         durability: warmline_store::Durability::Process,
         watch: false,
         embedder: None,
+        generator: None,
     };
     let err = warmline::Warmline::open(&settings, &mut |_, _, _| {})
         .await

@@ -37,6 +37,7 @@ impl TestServer {
             durability: Durability::Process,
             watch: true,
             embedder: None,
+            generator: None,
         };
         let warmline = Warmline::open(&settings, &mut |_, _, _| {}).await.unwrap();
         let router = app(warmline.state.clone(), &limits);

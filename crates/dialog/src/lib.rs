@@ -5,9 +5,12 @@
 //! - [`compose`]: the extractive, grounded answer composer (every sentence quoted from a
 //!   cited passage, or an honest "I don't know" with the offer of a person).
 //!
+//! - [`grounded`]: generated answers checked sentence by sentence against the passages.
+//!
 //! Journeys, the moment-of-truth detector and handoff build on this (later issues).
 
 pub mod compose;
+pub mod grounded;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +20,7 @@ use warmline_domain::{
 };
 
 pub use compose::{Composer, ComposerConfig, NO_ANSWER, TALK_TO_A_PERSON};
+pub use grounded::{Grounded, GroundedConfig};
 
 /// Limits and tuning of the dialog manager.
 #[derive(Debug, Clone)]
@@ -67,6 +71,7 @@ pub struct Dialog {
     knowledge: Arc<dyn KnowledgeSearch>,
     config: Arc<DialogConfig>,
     composer: Arc<Composer>,
+    grounded: Option<Arc<Grounded>>,
 }
 
 impl Dialog {
@@ -79,6 +84,7 @@ impl Dialog {
             store,
             knowledge,
             composer: Arc::new(Composer::new(config.composer.clone())),
+            grounded: None,
             config: Arc::new(config),
         }
     }
@@ -191,7 +197,17 @@ impl Dialog {
         metrics::histogram!("warmline_retrieval_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         let analyze = |t: &str| self.knowledge.analyze(t);
-        Ok(self.composer.compose(&result, &analyze))
+        let extractive = self.composer.compose(&result, &analyze);
+        Ok(match &self.grounded {
+            Some(grounded) => grounded.answer(text, &result, extractive, &analyze).await,
+            None => extractive,
+        })
+    }
+
+    /// Answers with generated, verified text from now on (see [`grounded`]).
+    pub fn with_grounding(mut self, grounded: Grounded) -> Self {
+        self.grounded = Some(Arc::new(grounded));
+        self
     }
 
     /// The conversation and its transcript (oldest first).

