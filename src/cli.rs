@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use warmline_dialog::{Dialog, DialogConfig, Start};
@@ -106,7 +106,9 @@ pub struct ModelArgs {
     #[arg(long, env = "WARMLINE_GENERATE", value_parser = clap::builder::BoolishValueParser::new())]
     pub generate: bool,
 
-    /// The chat model for --generate (`warmline models list`).
+    /// The chat model for --generate: a local model id (`warmline models list`), or `openai`
+    /// for an OpenAI-compatible server (vLLM, llama.cpp server, OpenAI) configured by
+    /// WARMLINE_OPENAI_BASE_URL, WARMLINE_OPENAI_MODEL and WARMLINE_OPENAI_API_KEY.
     #[arg(
         long,
         env = "WARMLINE_GENERATOR",
@@ -267,9 +269,19 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub models: ModelArgs,
 
-    /// Print the questions each ranking got wrong.
+    /// Print the questions each ranking got wrong (with --answers: every answer).
     #[arg(long)]
     pub misses: bool,
+
+    /// Measure answers instead of retrieval, on a set with `answerable: [{q, article}]` and
+    /// `unanswerable: [...]` (default knowledge/eval/questions.yaml). Add --generate to
+    /// measure generated answers.
+    #[arg(long)]
+    pub answers: bool,
+
+    /// With --answers: ask at most this many questions of each kind.
+    #[arg(long)]
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -583,6 +595,9 @@ fn embedder_if_present(args: &ModelArgs) -> Option<Arc<dyn Embedder>> {
 }
 
 async fn eval(args: EvalArgs) -> anyhow::Result<()> {
+    if args.answers {
+        return eval_answers(args).await;
+    }
     let text = std::fs::read_to_string(&args.set)
         .with_context(|| format!("cannot read {}", args.set.display()))?;
     let set = EvalSet::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.set.display()))?;
@@ -733,4 +748,56 @@ async fn generator_for(
     let generator =
         tokio::task::spawn_blocking(move || crate::load_generator(&models_dir, &id, 16)).await??;
     Ok(Some(generator))
+}
+
+async fn eval_answers(args: EvalArgs) -> anyhow::Result<()> {
+    let set_path = if args.set == Path::new("knowledge/eval/retrieval.yaml") {
+        PathBuf::from("knowledge/eval/questions.yaml")
+    } else {
+        args.set.clone()
+    };
+    let text = std::fs::read_to_string(&set_path)
+        .with_context(|| format!("cannot read {}", set_path.display()))?;
+    let set: crate::quality::AnswerSet = serde_saphyr::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", set_path.display()))?;
+    let knowledge = open_knowledge(&args.knowledge, None, "", embedder_if_present(&args.models))?;
+    let kb = knowledge.clone();
+    tokio::task::spawn_blocking(move || kb.resync()).await??;
+    let store = Arc::new(SqliteStore::in_memory().await?);
+    let mut dialog = Dialog::new(store, Arc::new(knowledge.clone()), DialogConfig::default());
+    if let (Some(generator), Some(embedder)) = (
+        generator_for(&args.models, false).await?,
+        knowledge.dense().map(|d| d.embedder().clone()),
+    ) {
+        dialog = dialog.with_grounding(warmline_dialog::Grounded::new(generator, embedder));
+    }
+    let scores = crate::quality::evaluate_answers(&dialog, &set, args.limit).await?;
+    if args.misses {
+        for (q, answer) in &scores.answers {
+            println!("Q: {q}\nA: {answer}\n");
+        }
+    }
+    println!(
+        "{} answerable, {} unanswerable questions from {} ({}, {})\n\
+         right-article answers {:.3} ({}/{})\nrefused {:.3}\nhonest on unanswerable {:.3} ({} invented)\n\
+         mean support {:.2}, mean {:.2} s per answer",
+        scores.answerable,
+        scores.unanswerable,
+        set_path.display(),
+        knowledge.mode().name(),
+        if args.models.generate {
+            "generated"
+        } else {
+            "extractive"
+        },
+        scores.accuracy(),
+        scores.right,
+        scores.answerable,
+        scores.refusal_rate(),
+        scores.honesty(),
+        scores.invented.len(),
+        scores.mean_support,
+        scores.mean_seconds,
+    );
+    Ok(())
 }

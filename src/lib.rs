@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod http;
 pub mod limits;
+pub mod quality;
 pub mod telemetry;
 
 use anyhow::Context;

@@ -2,28 +2,16 @@
 //! get a grounded answer citing the right article; questions it does not answer must get an
 //! honest "I don't know", never an invented answer.
 
-use serde::Deserialize;
 use std::sync::Arc;
 use warmline::open_knowledge;
-use warmline_dialog::{Dialog, DialogConfig, Start};
-use warmline_domain::{Channel, ReplyKind};
+use warmline::quality::{AnswerSet, evaluate_answers};
+use warmline_dialog::{Dialog, DialogConfig};
+use warmline_domain::Embedder;
 use warmline_store::SqliteStore;
 
 mod common;
 
-#[derive(Deserialize)]
-struct Eval {
-    answerable: Vec<Case>,
-    unanswerable: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    q: String,
-    article: String,
-}
-
-async fn dialog(embedder: Option<std::sync::Arc<dyn warmline_domain::Embedder>>) -> Dialog {
+async fn dialog(embedder: Option<Arc<dyn Embedder>>) -> Dialog {
     let knowledge = common::sample_knowledge();
     let kb = open_knowledge(&knowledge, None, "", embedder).unwrap();
     tokio::task::block_in_place(|| kb.resync()).unwrap();
@@ -43,56 +31,29 @@ async fn grounded_answers_with_hybrid_retrieval() {
     answer_quality(Some(common::embedder())).await;
 }
 
-async fn answer_quality(embedder: Option<std::sync::Arc<dyn warmline_domain::Embedder>>) {
+async fn answer_quality(embedder: Option<Arc<dyn Embedder>>) {
     let text =
         std::fs::read_to_string(common::sample_knowledge().join("eval/questions.yaml")).unwrap();
-    let eval: Eval = serde_saphyr::from_str(&text).unwrap();
+    let set: AnswerSet = serde_saphyr::from_str(&text).unwrap();
     let dialog = dialog(embedder).await;
-    let conversation = dialog
-        .start(Start {
-            channel: Channel::Web,
-            ..Start::default()
-        })
-        .await
-        .unwrap();
-
-    let (mut right, mut wrong_article, mut refused) = (0, Vec::new(), Vec::new());
-    for case in &eval.answerable {
-        let reply = dialog.answer(&conversation, &case.q).await.unwrap();
-        match reply.kind {
-            ReplyKind::Answer if reply.citations[0].article_id == case.article => right += 1,
-            ReplyKind::Answer => wrong_article.push(format!(
-                "{:?} cited {}, wanted {}",
-                case.q, reply.citations[0].article_id, case.article
-            )),
-            ReplyKind::NoAnswer => {
-                refused.push(format!("{:?} (support {:.2})", case.q, reply.support))
-            }
-        }
-        if reply.kind == ReplyKind::Answer {
-            assert!(reply.text.ends_with("[1]"), "{}", reply.text);
-            assert!(!reply.citations[0].passage.is_empty());
-        }
+    let scores = evaluate_answers(&dialog, &set, None).await.unwrap();
+    // Extractive answers quote one passage and cite it once.
+    for (q, answer) in &scores.answers {
+        assert!(
+            answer.ends_with("[1]") || !answer.contains('['),
+            "{q:?}: {answer}"
+        );
     }
-    let mut invented = Vec::new();
-    for q in &eval.unanswerable {
-        let reply = dialog.answer(&conversation, q).await.unwrap();
-        if reply.kind == ReplyKind::Answer {
-            invented.push(format!("{q:?} → {}", reply.citations[0].article_id));
-        } else {
-            assert!(reply.citations.is_empty());
-        }
-    }
-    let n = eval.answerable.len() as f32;
-    let accuracy = right as f32 / n;
-    let refusal_rate = refused.len() as f32 / n;
-    let honesty = 1.0 - invented.len() as f32 / eval.unanswerable.len() as f32;
+    let (accuracy, refusal_rate, honesty) =
+        (scores.accuracy(), scores.refusal_rate(), scores.honesty());
     eprintln!(
-        "answered with the right article: {accuracy:.3} ({right}/{n}); refused: {refusal_rate:.3}; \
+        "answered with the right article: {accuracy:.3} ({}/{}); refused: {refusal_rate:.3}; \
          honest on unanswerable: {honesty:.3}\nwrong article:\n  {}\nrefused:\n  {}\ninvented:\n  {}",
-        wrong_article.join("\n  "),
-        refused.join("\n  "),
-        invented.join("\n  ")
+        scores.right,
+        scores.answerable,
+        scores.wrong_article.join("\n  "),
+        scores.refused.join("\n  "),
+        scores.invented.join("\n  ")
     );
     assert!(accuracy >= 0.68, "right-article answers {accuracy:.3}");
     assert!(
@@ -102,6 +63,6 @@ async fn answer_quality(embedder: Option<std::sync::Arc<dyn warmline_domain::Emb
     assert!(
         honesty >= 0.90,
         "answered {} unanswerable questions",
-        invented.len()
+        scores.invented.len()
     );
 }
