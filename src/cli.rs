@@ -243,6 +243,11 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub ignore_eos: bool,
 
+    /// Penalty on recently generated tokens (1.0: none, as in the llama.cpp comparison;
+    /// answers use 1.1).
+    #[arg(long, default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+
     /// Repeat and report each run (the first includes nothing extra: the model is loaded
     /// before timing starts).
     #[arg(long, default_value_t = 1)]
@@ -668,6 +673,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     let options = GenerateOptions {
         max_tokens: args.max_tokens,
         ignore_eos: args.ignore_eos,
+        repeat_penalty: args.repeat_penalty,
         ..GenerateOptions::default()
     };
     for run in 0..args.runs.max(1) {

@@ -39,6 +39,10 @@ pub struct GroundedConfig {
     /// A passage is given to the model only if the question is at least this similar to it
     /// (or the extractive composer found it answers the question).
     pub min_retrieval_similarity: f32,
+    /// When the extractive composer found no answer, the model is tried only if the best
+    /// passage is at least this similar to the question (questions the knowledge base does
+    /// not answer still find a passage about as similar as 0.45).
+    pub min_similarity_without_extract: f32,
     pub max_tokens: usize,
     /// A sentence is supported if it is this similar to a sentence of its passages...
     pub min_similarity: f32,
@@ -55,6 +59,7 @@ impl Default for GroundedConfig {
         Self {
             passages: 3,
             min_retrieval_similarity: 0.45,
+            min_similarity_without_extract: 0.6,
             max_tokens: 160,
             min_similarity: 0.7,
             min_lexical: 0.6,
@@ -116,7 +121,14 @@ impl Grounded {
                     || cited_by_extractive.contains(h.article_id.as_str())
             })
             .collect();
-        if passages.is_empty() {
+        let best = passages
+            .iter()
+            .filter_map(|h| h.similarity)
+            .fold(0.0f32, f32::max);
+        if passages.is_empty()
+            || (extractive.kind != ReplyKind::Answer
+                && best < self.config.min_similarity_without_extract)
+        {
             return extractive;
         }
         let text = match self.generate(question, &passages).await {
@@ -246,6 +258,7 @@ impl Grounded {
             .map(|p| numbers(&format!("{} {}", p.heading, p.text)))
             .collect();
         let mut checks = Vec::with_capacity(sentences.len());
+        let mut seen = HashSet::new();
         for ((sentence, cites), vector) in sentences.into_iter().zip(answer_vectors) {
             // Cited passages, or all of them when the sentence cites none (or cites wrongly).
             let valid: Vec<usize> = cites
@@ -277,8 +290,25 @@ impl Grounded {
                 .flat_map(|&s| passage_vectors[s].iter())
                 .map(|v| warmline_domain::embed::dot(vector, v))
                 .fold(0.0f32, f32::max);
+            // The passage sentence closest in meaning, to compare negations with.
+            let closest = sources
+                .iter()
+                .flat_map(|&s| passage_sentences[s].iter().zip(passage_vectors[s].iter()))
+                .max_by(|a, b| {
+                    warmline_domain::embed::dot(vector, a.1)
+                        .total_cmp(&warmline_domain::embed::dot(vector, b.1))
+                })
+                .map(|(text, _)| text.as_str())
+                .unwrap_or_default();
+            let key = sentence.to_lowercase();
+            let repeated = !seen.insert(key);
+            let words = sentence.split_whitespace().count();
             let supported = numbers_ok
                 && !terms.is_empty()
+                && !repeated
+                && words >= 3
+                && !sentence.trim_end().ends_with('?')
+                && negated(&sentence) == negated(closest)
                 && (similarity >= self.config.min_similarity || lexical >= self.config.min_lexical);
             checks.push(SentenceCheck {
                 text: sentence,
@@ -357,6 +387,19 @@ fn assemble(kept: &[&SentenceCheck], passages: &[&SearchHit], support: f32) -> R
         support,
         suggestions: Vec::new(),
     }
+}
+
+/// Whether a sentence says "not": a generated sentence that negates what its passage affirms
+/// (or the reverse) is the cheapest kind of invention to catch.
+fn negated(sentence: &str) -> bool {
+    sentence
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '’')
+        .any(|w| {
+            matches!(w, "not" | "no" | "never" | "cannot" | "none" | "nothing")
+                || w.ends_with("n't")
+                || w.ends_with("n’t")
+        })
 }
 
 /// Splits generated text into sentences, taking out their `[n]` citation marks.

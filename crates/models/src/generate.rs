@@ -120,6 +120,9 @@ pub struct GenerateOptions {
     pub stop: Vec<String>,
     /// Keep generating past end-of-text tokens (benchmarks that need exactly `max_tokens`).
     pub ignore_eos: bool,
+    /// Divides the scores of tokens generated in the last 64 (1.0: off). Small models loop
+    /// ("Check order status: - Check order status: ...") without it.
+    pub repeat_penalty: f32,
 }
 
 impl Default for GenerateOptions {
@@ -129,6 +132,7 @@ impl Default for GenerateOptions {
             temperature: None,
             stop: Vec::new(),
             ignore_eos: false,
+            repeat_penalty: 1.1,
         }
     }
 }
@@ -304,6 +308,15 @@ impl ChatModel {
         let mut time_to_first_token = Duration::ZERO;
         let mut finish = Finish::Length;
         while generated.len() < options.max_tokens {
+            if options.repeat_penalty != 1.0 && !generated.is_empty() {
+                let recent = &generated[generated.len().saturating_sub(64)..];
+                logits = candle_transformers::utils::apply_repeat_penalty(
+                    &logits,
+                    options.repeat_penalty,
+                    recent,
+                )
+                .map_err(|e| ModelError::Internal(format!("repeat penalty: {e}")))?;
+            }
             let next = sampler
                 .sample(&logits)
                 .map_err(|e| ModelError::Internal(format!("sampling: {e}")))?;
