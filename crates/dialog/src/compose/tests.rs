@@ -156,3 +156,29 @@ fn a_match_on_the_heading_only_quotes_the_opening_of_the_section() {
     let reply = compose(&result, Words, &ComposerConfig::default());
     assert_eq!(reply.text, "We are open 9 am to 9 pm. Sundays 10 to 6. [1]");
 }
+
+#[test]
+fn similarity_counts_as_support_only_when_configured() {
+    let mut lost = hit(
+        "lost-parcel",
+        "",
+        "If your parcel hasn't arrived 2 days after its expected date, tell us and we'll send a replacement.",
+        3.0,
+    );
+    lost.similarity = Some(0.8);
+    let result = SearchResult {
+        hits: vec![lost],
+        // "my package never showed up": words the passage doesn't use.
+        terms: vec![term("packag", 2.0, true), term("show", 1.0, true)],
+        embedding: None,
+    };
+    let default = compose(&result, Words, &ComposerConfig::default());
+    assert_eq!(default.kind, ReplyKind::NoAnswer);
+    let trusting = ComposerConfig {
+        min_similarity: 0.75,
+        ..ComposerConfig::default()
+    };
+    let reply = compose(&result, Words, &trusting);
+    assert_eq!(reply.kind, ReplyKind::Answer);
+    assert_eq!(reply.citations[0].article_id, "lost-parcel");
+}
