@@ -183,9 +183,8 @@ pub fn load_generator(
         .with_context(|| format!("{model_id} is not a chat model of the manifest"))?;
     let located = warmline_models::locate(models_dir, spec)?;
     let mut model = ChatModel::load(&located.file(spec.load.as_deref().unwrap_or_default()))?;
-    model.warm_prefix(&format!(
-        "<|im_start|>system\n{}<|im_end|>\n",
-        warmline_dialog::grounded::SYSTEM_PROMPT
+    model.warm_prefix(&warmline_models::generate::system_prefix(
+        warmline_dialog::grounded::SYSTEM_PROMPT,
     ))?;
     Ok(Arc::new(GeneratorHandle::spawn(model, &spec.id, queue)?))
 }

@@ -373,7 +373,7 @@ impl ChatModel {
 
 /// The ChatML rendering of a request's system message: the prefix every prompt with that
 /// system message starts with.
-fn system_prefix(system: &str) -> String {
+pub fn system_prefix(system: &str) -> String {
     format!("<|im_start|>system\n{system}<|im_end|>\n")
 }
 

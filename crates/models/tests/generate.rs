@@ -72,7 +72,7 @@ fn the_prefix_cache_changes_nothing_but_the_work() {
     assert_eq!(cold.cached_tokens, 0);
     assert!(cold.generated_tokens > 0 && !cold.text.trim().is_empty());
 
-    let prefix = format!("<|im_start|>system\n{SYSTEM}<|im_end|>\n");
+    let prefix = warmline_models::generate::system_prefix(SYSTEM);
     let cached_len = model.warm_prefix(&prefix).unwrap();
     assert!(cached_len > 10);
     let warm = model
