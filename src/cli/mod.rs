@@ -1,6 +1,15 @@
 //! The command line. Every flag can also be set through the environment variable shown in
 //! `--help`.
 
+/// Prints a line of a command's output. A closed stdout (`| head`) is no reason to panic: the
+/// rest of the output is dropped.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod models;
 
 use crate::telemetry::LogFormat;
@@ -448,14 +457,14 @@ async fn ask(args: AskArgs) -> anyhow::Result<()> {
         anyhow::bail!("no reply was produced");
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reply)?);
+        say!("{}", serde_json::to_string_pretty(&reply)?);
         return Ok(());
     }
-    println!("{}", reply.text);
+    say!("{}", reply.text);
     if reply.kind == ReplyKind::Answer {
-        println!("\nSources (support {:.2}):", reply.support);
+        say!("\nSources (support {:.2}):", reply.support);
         for (i, c) in reply.citations.iter().enumerate() {
-            println!(
+            say!(
                 "  [{}] {} ({}, score {:.2})",
                 i + 1,
                 c.title,
@@ -487,7 +496,7 @@ async fn index(args: IndexArgs) -> anyhow::Result<()> {
     let kb = knowledge.clone();
     let report = tokio::task::spawn_blocking(move || kb.resync_with(&mut bar)).await??;
     report_problems(&knowledge.index().catalog().problems);
-    println!(
+    say!(
         "indexed {} passages: {} added, {} updated, {} removed, {} unchanged articles in {:.2} s ({})",
         report.passages,
         report.added,

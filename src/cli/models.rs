@@ -14,7 +14,7 @@ pub(super) async fn fetch_models(args: FetchArgs) -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let report = warmline_models::fetch(&manifest, &models, &options).await?;
-    println!(
+    say!(
         "models ({} profile) ready in {}: {} fetched, {} already present, {:.0} MB downloaded in {:.1} s",
         args.profile,
         options.models_dir.display(),
@@ -39,7 +39,7 @@ pub(super) fn list_models(args: ModelsDirArg) -> anyhow::Result<()> {
             Ok(_) => "ready".to_owned(),
             Err(e) => e.to_string(),
         };
-        println!(
+        say!(
             "{:<30} {:<9} [{}] {}\n    {}",
             model.id,
             format!("{:?}", model.role).to_lowercase(),
@@ -127,7 +127,7 @@ pub(super) async fn eval(args: EvalArgs) -> anyhow::Result<()> {
         modes.push(Retrieval::Weighted { weight: 0.9 });
         modes.push(Retrieval::HYBRID);
     }
-    println!(
+    say!(
         "{} questions from {}\n{:<16} {:>9} {:>9} {:>7}",
         set.questions.len(),
         args.set.display(),
@@ -143,13 +143,16 @@ pub(super) async fn eval(args: EvalArgs) -> anyhow::Result<()> {
         } else {
             ""
         };
-        println!(
+        say!(
             "{:<16} {:>9.3} {:>9.3} {:>7.3}{default}",
-            scores.mode, scores.recall_at_1, scores.recall_at_5, scores.mrr
+            scores.mode,
+            scores.recall_at_1,
+            scores.recall_at_5,
+            scores.mrr
         );
         if args.misses {
             for (q, got) in &scores.misses {
-                println!("    miss: {q:?} -> {got}");
+                say!("    miss: {q:?} -> {got}");
             }
         }
     }
@@ -289,10 +292,10 @@ pub(super) async fn eval_answers(args: EvalArgs) -> anyhow::Result<()> {
     let scores = crate::quality::evaluate_answers(&dialog, &set, args.limit).await?;
     if args.misses {
         for (q, answer) in &scores.answers {
-            println!("Q: {q}\nA: {answer}\n");
+            say!("Q: {q}\nA: {answer}\n");
         }
     }
-    println!(
+    say!(
         "{} answerable, {} unanswerable questions from {} ({}, {})\n\
          right-article answers {:.3} ({}/{})\nrefused {:.3}\nhonest on unanswerable {:.3} ({} invented)\n\
          mean support {:.2}, mean {:.2} s per answer",
