@@ -19,7 +19,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use models::{
     embedder_for_serve, embedder_if_present, eval, fetch_models, generate, generator_for,
-    list_models,
+    in_memory_knowledge, list_models, one_off_dialog,
 };
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -278,9 +278,10 @@ pub struct GenerateArgs {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Question set: YAML with `questions: [{q, article}]`.
-    #[arg(long, default_value = "knowledge/eval/retrieval.yaml")]
-    pub set: PathBuf,
+    /// Question set: YAML with `questions: [{q, article}]`. Default:
+    /// knowledge/eval/retrieval.yaml (with --answers: knowledge/eval/questions.yaml).
+    #[arg(long)]
+    pub set: Option<PathBuf>,
 
     /// Folder of articles.
     #[arg(long, env = "WARMLINE_KNOWLEDGE", default_value = "knowledge")]
@@ -294,8 +295,7 @@ pub struct EvalArgs {
     pub misses: bool,
 
     /// Measure answers instead of retrieval, on a set with `answerable: [{q, article}]` and
-    /// `unanswerable: [...]` (default knowledge/eval/questions.yaml). Add --generate to
-    /// measure generated answers.
+    /// `unanswerable: [...]`. Add --generate to measure generated answers.
     #[arg(long)]
     pub answers: bool,
 
@@ -434,18 +434,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn ask(args: AskArgs) -> anyhow::Result<()> {
     // A one-off answer needs no server and no data dir: index in memory.
-    let knowledge = open_knowledge(&args.knowledge, None, "", embedder_if_present(&args.models))?;
-    let kb = knowledge.clone();
-    tokio::task::spawn_blocking(move || kb.resync()).await??;
+    let knowledge = in_memory_knowledge(&args.knowledge, &args.models).await?;
     report_problems(&knowledge.index().catalog().problems);
-    let store = Arc::new(SqliteStore::in_memory().await?);
-    let mut dialog = Dialog::new(store, Arc::new(knowledge.clone()), DialogConfig::default());
-    if let (Some(generator), Some(embedder)) = (
-        generator_for(&args.models, false).await?,
-        knowledge.dense().map(|d| d.embedder().clone()),
-    ) {
-        dialog = dialog.with_grounding(warmline_dialog::Grounded::new(generator, embedder));
-    }
+    let dialog = one_off_dialog(&knowledge, &args.models).await?;
     let conversation = dialog
         .start(Start {
             channel: args.channel,

@@ -2,6 +2,7 @@
 //! `serve`, `ask` and `eval` use.
 
 use super::*;
+use warmline_retrieval::KnowledgeBase;
 
 pub(super) async fn fetch_models(args: FetchArgs) -> anyhow::Result<()> {
     let manifest = Manifest::builtin();
@@ -112,14 +113,15 @@ pub(super) async fn eval(args: EvalArgs) -> anyhow::Result<()> {
     if args.answers {
         return eval_answers(args).await;
     }
-    let text = std::fs::read_to_string(&args.set)
-        .with_context(|| format!("cannot read {}", args.set.display()))?;
-    let set = EvalSet::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.set.display()))?;
-    let embedder = embedder_if_present(&args.models);
-    let has_dense = embedder.is_some();
-    let knowledge = open_knowledge(&args.knowledge, None, "", embedder)?;
-    let kb = knowledge.clone();
-    tokio::task::spawn_blocking(move || kb.resync_with(&mut progress_bar())).await??;
+    let set_path = args
+        .set
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("knowledge/eval/retrieval.yaml"));
+    let text = std::fs::read_to_string(&set_path)
+        .with_context(|| format!("cannot read {}", set_path.display()))?;
+    let set = EvalSet::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", set_path.display()))?;
+    let knowledge = in_memory_knowledge(&args.knowledge, &args.models).await?;
+    let has_dense = knowledge.dense().is_some();
     let mut modes = vec![Retrieval::Lexical];
     if has_dense {
         modes.push(Retrieval::Dense);
@@ -130,7 +132,7 @@ pub(super) async fn eval(args: EvalArgs) -> anyhow::Result<()> {
     say!(
         "{} questions from {}\n{:<16} {:>9} {:>9} {:>7}",
         set.questions.len(),
-        args.set.display(),
+        set_path.display(),
         "ranking",
         "recall@1",
         "recall@5",
@@ -269,26 +271,16 @@ pub(super) async fn generator_for(
 }
 
 pub(super) async fn eval_answers(args: EvalArgs) -> anyhow::Result<()> {
-    let set_path = if args.set == Path::new("knowledge/eval/retrieval.yaml") {
-        PathBuf::from("knowledge/eval/questions.yaml")
-    } else {
-        args.set.clone()
-    };
+    let set_path = args
+        .set
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("knowledge/eval/questions.yaml"));
     let text = std::fs::read_to_string(&set_path)
         .with_context(|| format!("cannot read {}", set_path.display()))?;
     let set: crate::quality::AnswerSet = serde_saphyr::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", set_path.display()))?;
-    let knowledge = open_knowledge(&args.knowledge, None, "", embedder_if_present(&args.models))?;
-    let kb = knowledge.clone();
-    tokio::task::spawn_blocking(move || kb.resync()).await??;
-    let store = Arc::new(SqliteStore::in_memory().await?);
-    let mut dialog = Dialog::new(store, Arc::new(knowledge.clone()), DialogConfig::default());
-    if let (Some(generator), Some(embedder)) = (
-        generator_for(&args.models, false).await?,
-        knowledge.dense().map(|d| d.embedder().clone()),
-    ) {
-        dialog = dialog.with_grounding(warmline_dialog::Grounded::new(generator, embedder));
-    }
+    let knowledge = in_memory_knowledge(&args.knowledge, &args.models).await?;
+    let dialog = one_off_dialog(&knowledge, &args.models).await?;
     let scores = crate::quality::evaluate_answers(&dialog, &set, args.limit).await?;
     if args.misses {
         for (q, answer) in &scores.answers {
@@ -318,4 +310,37 @@ pub(super) async fn eval_answers(args: EvalArgs) -> anyhow::Result<()> {
         scores.mean_seconds,
     );
     Ok(())
+}
+
+/// The knowledge folder indexed (and embedded, when the model is here) in memory, for one-off
+/// commands that need no server and no data dir.
+pub(super) async fn in_memory_knowledge(
+    folder: &Path,
+    models: &ModelArgs,
+) -> anyhow::Result<KnowledgeBase> {
+    let knowledge = open_knowledge(folder, None, "", embedder_if_present(models))?;
+    let kb = knowledge.clone();
+    tokio::task::spawn_blocking(move || kb.resync_with(&mut progress_bar())).await??;
+    Ok(knowledge)
+}
+
+/// A dialog over `knowledge` with an in-memory store, answering with generated text when
+/// --generate is on.
+pub(super) async fn one_off_dialog(
+    knowledge: &KnowledgeBase,
+    models: &ModelArgs,
+) -> anyhow::Result<Dialog> {
+    let store = Arc::new(SqliteStore::in_memory().await?);
+    let dialog = Dialog::new(store, Arc::new(knowledge.clone()), DialogConfig::default());
+    Ok(
+        match (
+            generator_for(models, false).await?,
+            knowledge.dense().map(|d| d.embedder().clone()),
+        ) {
+            (Some(generator), Some(embedder)) => {
+                dialog.with_grounding(warmline_dialog::Grounded::new(generator, embedder))
+            }
+            _ => dialog,
+        },
+    )
 }

