@@ -272,6 +272,16 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Generate this many answers to the prompt at once, decoded in one batch (1 to 8), and
+    /// report the total rate (what the server does with several customers).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+    pub concurrent: u16,
+
+    /// Process prompts with the quantized weights only (no dense copy; less memory, slower
+    /// prompts). By default small models keep a dense copy for prompts.
+    #[arg(long)]
+    pub no_dense: bool,
+
     #[arg(long, env = "WARMLINE_MODELS_DIR", default_value = "models")]
     pub models_dir: PathBuf,
 }

@@ -182,7 +182,7 @@ pub(super) fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("give TEXT or --prompt-file"),
     };
     let started = Instant::now();
-    let mut model = ChatModel::load(&path)?;
+    let mut model = ChatModel::load_with(&path, args.no_dense.then_some(false))?;
     let load_seconds = started.elapsed().as_secs_f64();
     let options = GenerateOptions {
         max_tokens: args.max_tokens,
@@ -190,6 +190,9 @@ pub(super) fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         repeat_penalty: args.repeat_penalty,
         ..GenerateOptions::default()
     };
+    if args.concurrent > 1 {
+        return generate_batch(&mut model, &prompt, &options, &args, load_seconds);
+    }
     for run in 0..args.runs.max(1) {
         let mut out = std::io::stdout().lock();
         let show = !args.json;
@@ -226,6 +229,57 @@ pub(super) fn generate(args: GenerateArgs) -> anyhow::Result<()> {
                 load_seconds,
                 generation.finish,
             ));
+        }
+    }
+    Ok(())
+}
+
+/// `generate --concurrent K`: K copies of the prompt processed one after the other, then
+/// decoded together; reports the total rate of the batch.
+fn generate_batch(
+    model: &mut ChatModel,
+    prompt: &str,
+    options: &GenerateOptions,
+    args: &GenerateArgs,
+    load_seconds: f64,
+) -> anyhow::Result<()> {
+    let k = usize::from(args.concurrent);
+    for run in 0..args.runs.max(1) {
+        let started = Instant::now();
+        let mut sequences = (0..k)
+            .map(|_| model.start(prompt, options))
+            .collect::<Result<Vec<_>, _>>()?;
+        let prompts_done = started.elapsed();
+        let decode_started = Instant::now();
+        while sequences.iter().any(|s| s.finished().is_none()) {
+            let mut batch: Vec<&mut warmline_models::Sequence> = sequences.iter_mut().collect();
+            model.decode(&mut batch)?;
+        }
+        let decoding = decode_started.elapsed().as_secs_f64().max(1e-9);
+        let generations: Vec<_> = sequences.iter().map(|s| s.generation()).collect();
+        let prompt_tokens: usize = generations.iter().map(|g| g.prompt_tokens).sum();
+        // Each sequence's first token comes with its prompt; the rest come from the batch.
+        let decoded: usize = generations
+            .iter()
+            .map(|g| g.generated_tokens.saturating_sub(1))
+            .sum();
+        let line = serde_json::json!({
+            "engine": "candle",
+            "model": args.gguf.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| args.model.clone()),
+            "run": run,
+            "concurrent": k,
+            "prompt_tokens": prompt_tokens,
+            "prompt_tokens_per_s": prompt_tokens as f64 / prompts_done.as_secs_f64().max(1e-9),
+            "generated_tokens_total": generations.iter().map(|g| g.generated_tokens).sum::<usize>(),
+            "total_generated_tokens_per_s": decoded as f64 / decoding,
+            "per_sequence_generated_tokens_per_s": decoded as f64 / k as f64 / decoding,
+            "sequences_identical": generations.iter().all(|g| g.text == generations[0].text),
+            "load_s": load_seconds,
+        });
+        if args.json {
+            say!("{line}");
+        } else {
+            say!("{}", serde_json::to_string_pretty(&line)?);
         }
     }
     Ok(())

@@ -1,16 +1,20 @@
 //! Chat generation with a GGUF model on candle (SmolLM2 / Llama architecture, Qwen2).
 //!
-//! [`ChatModel`] is the model and its tokenizer, used from one thread. It keeps a small prefix
-//! cache: the attention state after a prompt's shared beginning (the system message) is kept,
-//! and a later prompt that starts the same way resumes from it instead of recomputing it. The
-//! model weights are shared between snapshots; only the attention cache differs.
+//! [`ChatModel`] is the model and its tokenizer, used from one thread; the forward pass is
+//! Warmline's own ([`crate::llama`]). A generation is a [`Sequence`]: its prompt, its
+//! attention cache and what it generated so far. Several sequences advance together, one
+//! token each per batched forward pass ([`ChatModel::decode`]), which is how the generator
+//! thread serves several conversations at once.
+//!
+//! The prefix cache keeps the attention state after a prompt's shared beginning (the system
+//! message); a later prompt that starts the same way resumes from a copy of it.
 
 use crate::ModelError;
+use crate::llama::{KvCache, Llama, Segment};
 use crate::tokenizer;
+use candle_core::Tensor;
 use candle_core::quantized::gguf_file;
-use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::{quantized_llama, quantized_qwen2};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokenizers::Tokenizer;
@@ -19,63 +23,8 @@ use tokenizers::Tokenizer;
 const PREFIX_CACHE: usize = 4;
 /// Prompt tokens fed to the model per forward pass.
 const PROMPT_CHUNK: usize = 512;
-
-enum Weights {
-    Llama(Box<quantized_llama::ModelWeights>),
-    Qwen2(Box<quantized_qwen2::ModelWeights>),
-}
-
-impl Weights {
-    fn forward(&mut self, ids: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
-        match self {
-            Self::Llama(m) => m.forward(ids, pos),
-            Self::Qwen2(m) => m.forward(ids, pos),
-        }
-    }
-
-    fn clear(&mut self) {
-        match self {
-            Self::Llama(m) => m.clear_kv_cache(),
-            Self::Qwen2(m) => m.clear_kv_cache(),
-        }
-    }
-
-    /// A copy sharing the weights, with its own attention cache: the Llama implementation
-    /// allows it (the prefix cache); candle's Qwen2 does not, so it has no prefix cache.
-    fn snapshot(&self) -> Option<Self> {
-        match self {
-            Self::Llama(m) => Some(Self::Llama(m.clone())),
-            Self::Qwen2(_) => None,
-        }
-    }
-}
-
-fn forward(
-    device: &Device,
-    weights: &mut Weights,
-    ids: &[u32],
-    pos: usize,
-) -> Result<Tensor, ModelError> {
-    let mut run = || -> candle_core::Result<Tensor> {
-        let input = Tensor::new(ids, device)?.unsqueeze(0)?;
-        weights.forward(&input, pos)?.squeeze(0)
-    };
-    run().map_err(|e| ModelError::Internal(format!("generation: {e}")))
-}
-
-/// Feeds `ids` from position `pos` in chunks; returns the logits after the last one.
-fn feed(
-    device: &Device,
-    weights: &mut Weights,
-    ids: &[u32],
-    pos: usize,
-) -> Result<Tensor, ModelError> {
-    let mut logits = None;
-    for (i, chunk) in ids.chunks(PROMPT_CHUNK).enumerate() {
-        logits = Some(forward(device, weights, chunk, pos + i * PROMPT_CHUNK)?);
-    }
-    logits.ok_or_else(|| ModelError::Internal("empty prompt".into()))
-}
+/// Most sequences the generator thread advances together.
+pub const MAX_BATCH: usize = 8;
 
 /// Who said a message of a chat prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,18 +121,77 @@ impl Generation {
     }
 }
 
+/// One generation in progress: started by [`ChatModel::start`], advanced by
+/// [`ChatModel::decode`] until [`Sequence::finished`].
+pub struct Sequence {
+    prompt_tokens: usize,
+    cached_tokens: usize,
+    cache: KvCache,
+    options: GenerateOptions,
+    sampler: LogitsProcessor,
+    generated: Vec<u32>,
+    /// The answer so far, cut before any stop string; `emitted` bytes were handed out.
+    text: String,
+    emitted: usize,
+    started: Instant,
+    time_to_first_token: Duration,
+    finish: Option<Finish>,
+}
+
+impl Sequence {
+    /// Why it ended, once it has.
+    pub fn finished(&self) -> Option<Finish> {
+        self.finish
+    }
+
+    /// Text not handed out yet (taking it marks it handed out).
+    pub fn take_text(&mut self) -> Option<&str> {
+        if self.text.len() > self.emitted && self.text.is_char_boundary(self.emitted) {
+            let start = std::mem::replace(&mut self.emitted, self.text.len());
+            Some(&self.text[start..])
+        } else {
+            None
+        }
+    }
+
+    /// Stops it: the caller stopped listening.
+    pub fn cancel(&mut self) {
+        if self.finish.is_none() {
+            self.finish = Some(Finish::Cancelled);
+        }
+    }
+
+    /// The summary of a finished (or abandoned) sequence.
+    pub fn generation(&self) -> Generation {
+        Generation {
+            text: self.text.clone(),
+            finish: self.finish.unwrap_or(Finish::Cancelled),
+            prompt_tokens: self.prompt_tokens,
+            cached_tokens: self.cached_tokens,
+            generated_tokens: self.generated.len(),
+            time_to_first_token: self.time_to_first_token,
+            total: self.started.elapsed(),
+        }
+    }
+}
+
 /// A GGUF chat model with its tokenizer. Use from one thread.
 pub struct ChatModel {
-    weights: Weights,
+    model: Llama,
     tokenizer: Tokenizer,
     end_of_turn: Vec<u32>,
-    prefixes: Vec<(Vec<u32>, Weights)>,
-    device: Device,
+    prefixes: Vec<(Vec<u32>, KvCache)>,
 }
 
 impl ChatModel {
-    /// Loads a GGUF file (architectures `llama` and `qwen2`).
+    /// Loads a GGUF file (architectures `llama` and `qwen2`). Small models also keep dense
+    /// weights for prompts (see [`crate::llama`]).
     pub fn load(path: &Path) -> Result<Self, ModelError> {
+        Self::load_with(path, None)
+    }
+
+    /// [`ChatModel::load`], choosing whether to keep dense prompt weights (`None`: by size).
+    pub fn load_with(path: &Path, dense: Option<bool>) -> Result<Self, ModelError> {
         let bad = |reason: String| ModelError::BadModel {
             path: path.to_owned(),
             reason,
@@ -193,13 +201,6 @@ impl ChatModel {
         let content = gguf_file::Content::read(&mut reader).map_err(|e| bad(e.to_string()))?;
         let tokenizer =
             tokenizer::from_gguf(&content).map_err(|e| bad(format!("tokenizer: {e}")))?;
-        let architecture = content
-            .metadata
-            .get("general.architecture")
-            .and_then(|v| v.to_string().ok())
-            .cloned()
-            .unwrap_or_default();
-        let device = Device::Cpu;
         let mut end_of_turn: Vec<u32> = ["<|im_end|>", "<|endoftext|>"]
             .iter()
             .filter_map(|t| tokenizer.token_to_id(t))
@@ -212,28 +213,23 @@ impl ChatModel {
         {
             end_of_turn.push(eos);
         }
-        let weights = match architecture.as_str() {
-            "llama" => Weights::Llama(Box::new(
-                quantized_llama::ModelWeights::from_gguf(content, &mut reader, &device)
-                    .map_err(|e| bad(e.to_string()))?,
-            )),
-            "qwen2" => Weights::Qwen2(Box::new(
-                quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, &device)
-                    .map_err(|e| bad(e.to_string()))?,
-            )),
-            other => return Err(bad(format!("unsupported architecture {other:?}"))),
-        };
+        let model = Llama::from_gguf(&content, &mut reader, dense, &candle_core::Device::Cpu)
+            .map_err(bad)?;
         Ok(Self {
-            weights,
+            model,
             tokenizer,
             end_of_turn,
             prefixes: Vec::new(),
-            device,
         })
     }
 
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
+    }
+
+    /// The network underneath.
+    pub fn llama(&self) -> &Llama {
+        &self.model
     }
 
     /// Token ids of `text`, control tokens included (no BOS is added: ChatML has none).
@@ -244,6 +240,19 @@ impl ChatModel {
             .map_err(|e| ModelError::Internal(format!("tokenizing: {e}")))
     }
 
+    /// Feeds `ids` into `cache` in chunks; returns the logits after the last one.
+    fn feed(&self, cache: &mut KvCache, ids: &[u32]) -> Result<Tensor, ModelError> {
+        let mut logits = None;
+        for chunk in ids.chunks(PROMPT_CHUNK) {
+            let mut segment = [Segment {
+                cache: &mut *cache,
+                rows: chunk.len(),
+            }];
+            logits = Some(Llama::row(&self.model.forward(chunk, &mut segment)?, 0)?);
+        }
+        logits.ok_or_else(|| ModelError::Internal("empty prompt".into()))
+    }
+
     /// Computes and keeps the attention state after `prefix` (a prompt's shared beginning,
     /// e.g. the rendered system message), so prompts starting with it skip that work.
     pub fn warm_prefix(&mut self, prefix: &str) -> Result<usize, ModelError> {
@@ -251,24 +260,21 @@ impl ChatModel {
         if ids.is_empty() || self.prefixes.iter().any(|(p, _)| *p == ids) {
             return Ok(ids.len());
         }
-        let Some(mut weights) = self.weights.snapshot() else {
-            return Ok(0);
-        };
-        weights.clear();
-        feed(&self.device, &mut weights, &ids, 0)?;
-        self.prefixes.insert(0, (ids.clone(), weights));
+        let mut cache = self.model.new_cache();
+        self.feed(&mut cache, &ids)?;
+        self.prefixes.insert(0, (ids.clone(), cache));
         self.prefixes.truncate(PREFIX_CACHE);
         Ok(ids.len())
     }
 
-    /// Generates a continuation of `prompt` (already rendered with [`chatml`]). `on_text` gets
-    /// each new piece of text as soon as it is complete UTF-8; returning `false` cancels.
-    pub fn generate(
+    /// Starts generating a continuation of `prompt` (already rendered with [`chatml`]):
+    /// processes the prompt (resuming from a cached prefix when one matches) and picks the
+    /// first token.
+    pub fn start(
         &mut self,
         prompt: &str,
         options: &GenerateOptions,
-        on_text: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<Generation, ModelError> {
+    ) -> Result<Sequence, ModelError> {
         let started = Instant::now();
         let ids = self.encode(prompt)?;
         // Resume from the longest cached prefix of this prompt, if any.
@@ -279,95 +285,149 @@ impl ChatModel {
             .filter(|(_, (p, _))| p.len() < ids.len() && ids.starts_with(p))
             .max_by_key(|(_, (p, _))| p.len())
             .map(|(i, _)| i);
-        let (mut owned, start) = match cached {
+        let (mut cache, start) = match cached {
             Some(i) => {
                 let entry = self.prefixes.remove(i);
-                let resumed = (entry.1.snapshot(), entry.0.len());
+                let copy = entry
+                    .1
+                    .copy_prefix(entry.0.len())
+                    .map_err(|e| ModelError::Internal(format!("prefix cache: {e}")))?;
+                let start = entry.0.len();
                 self.prefixes.insert(0, entry);
-                resumed
+                (copy, start)
             }
-            None => (self.weights.snapshot(), 0),
+            None => (self.model.new_cache(), 0),
         };
-        let weights = match &mut owned {
-            Some(w) => w,
-            None => &mut self.weights,
-        };
-        if start == 0 {
-            weights.clear();
-        }
-        let mut sampler = match options.temperature {
+        let sampler = match options.temperature {
             Some(t) if t > 0.0 => {
                 LogitsProcessor::from_sampling(0, Sampling::All { temperature: t })
             }
             _ => LogitsProcessor::from_sampling(0, Sampling::ArgMax),
         };
-        let mut logits = feed(&self.device, weights, &ids[start..], start)?;
-        let mut generated: Vec<u32> = Vec::new();
-        let mut emitted = 0usize; // bytes of `text` already given to on_text
-        let mut text = String::new();
-        let mut time_to_first_token = Duration::ZERO;
-        let mut finish = Finish::Length;
-        while generated.len() < options.max_tokens {
-            if options.repeat_penalty != 1.0 && !generated.is_empty() {
-                let recent = &generated[generated.len().saturating_sub(64)..];
-                logits = candle_transformers::utils::apply_repeat_penalty(
-                    &logits,
-                    options.repeat_penalty,
-                    recent,
-                )
-                .map_err(|e| ModelError::Internal(format!("repeat penalty: {e}")))?;
-            }
-            let next = sampler
-                .sample(&logits)
-                .map_err(|e| ModelError::Internal(format!("sampling: {e}")))?;
-            if generated.is_empty() {
-                time_to_first_token = started.elapsed();
-            }
-            if self.end_of_turn.contains(&next) && !options.ignore_eos {
-                finish = Finish::Stop;
-                break;
-            }
-            generated.push(next);
-            // Decode the whole answer so far: a character split across tokens only shows
-            // once it is complete.
-            let decoded = self
-                .tokenizer
-                .decode(&generated, true)
-                .map_err(|e| ModelError::Internal(format!("decoding: {e}")))?;
-            if !decoded.ends_with('\u{FFFD}') {
-                text = decoded;
-            }
-            if let Some(cut) = options
-                .stop
-                .iter()
-                .filter_map(|s| text.find(s.as_str()))
-                .min()
-            {
-                text.truncate(cut);
-                finish = Finish::Stop;
-            }
-            if text.len() > emitted && text.is_char_boundary(emitted) {
-                if !on_text(&text[emitted..]) {
-                    finish = Finish::Cancelled;
-                    break;
-                }
-                emitted = text.len();
-            }
-            if finish == Finish::Stop {
-                break;
-            }
-            let pos = ids.len() + generated.len() - 1;
-            logits = forward(&self.device, weights, &[next], pos)?;
-        }
-        Ok(Generation {
-            text,
-            finish,
+        let logits = self.feed(&mut cache, &ids[start..])?;
+        let mut sequence = Sequence {
             prompt_tokens: ids.len(),
             cached_tokens: start,
-            generated_tokens: generated.len(),
-            time_to_first_token,
-            total: started.elapsed(),
-        })
+            cache,
+            options: options.clone(),
+            sampler,
+            generated: Vec::new(),
+            text: String::new(),
+            emitted: 0,
+            started,
+            time_to_first_token: Duration::ZERO,
+            finish: None,
+        };
+        if options.max_tokens == 0 {
+            sequence.finish = Some(Finish::Length);
+        } else {
+            self.advance(&mut sequence, &logits)?;
+        }
+        Ok(sequence)
+    }
+
+    /// Advances every unfinished sequence of `sequences` by one token, in one batched
+    /// forward pass.
+    pub fn decode(&self, sequences: &mut [&mut Sequence]) -> Result<(), ModelError> {
+        let mut live: Vec<&mut Sequence> = sequences
+            .iter_mut()
+            .filter(|s| s.finish.is_none())
+            .map(|s| &mut **s)
+            .collect();
+        if live.is_empty() {
+            return Ok(());
+        }
+        let tokens: Vec<u32> = live
+            .iter()
+            .map(|s| s.generated.last().copied().unwrap_or_default())
+            .collect();
+        let logits = {
+            let mut segments: Vec<Segment<'_>> = live
+                .iter_mut()
+                .map(|s| Segment {
+                    cache: &mut s.cache,
+                    rows: 1,
+                })
+                .collect();
+            self.model.forward(&tokens, &mut segments)?
+        };
+        for (i, sequence) in live.into_iter().enumerate() {
+            self.advance(sequence, &Llama::row(&logits, i)?)?;
+        }
+        Ok(())
+    }
+
+    /// Picks the next token of `sequence` from `logits` and updates its text and state.
+    fn advance(&self, sequence: &mut Sequence, logits: &Tensor) -> Result<(), ModelError> {
+        let s = sequence;
+        let mut logits = logits.clone();
+        if s.options.repeat_penalty != 1.0 && !s.generated.is_empty() {
+            let recent = &s.generated[s.generated.len().saturating_sub(64)..];
+            logits = candle_transformers::utils::apply_repeat_penalty(
+                &logits,
+                s.options.repeat_penalty,
+                recent,
+            )
+            .map_err(|e| ModelError::Internal(format!("repeat penalty: {e}")))?;
+        }
+        let next = s
+            .sampler
+            .sample(&logits)
+            .map_err(|e| ModelError::Internal(format!("sampling: {e}")))?;
+        if s.generated.is_empty() {
+            s.time_to_first_token = s.started.elapsed();
+        }
+        if self.end_of_turn.contains(&next) && !s.options.ignore_eos {
+            s.finish = Some(Finish::Stop);
+            return Ok(());
+        }
+        s.generated.push(next);
+        // Decode the whole answer so far: a character split across tokens only shows once it
+        // is complete.
+        let decoded = self
+            .tokenizer
+            .decode(&s.generated, true)
+            .map_err(|e| ModelError::Internal(format!("decoding: {e}")))?;
+        if !decoded.ends_with('\u{FFFD}') {
+            s.text = decoded;
+        }
+        if let Some(cut) = s
+            .options
+            .stop
+            .iter()
+            .filter_map(|stop| s.text.find(stop.as_str()))
+            .min()
+        {
+            s.text.truncate(cut);
+            s.finish = Some(Finish::Stop);
+        } else if s.generated.len() >= s.options.max_tokens
+            || s.prompt_tokens + s.generated.len() >= self.model.config().context_length
+        {
+            s.finish = Some(Finish::Length);
+        }
+        Ok(())
+    }
+
+    /// Generates a continuation of `prompt` (already rendered with [`chatml`]). `on_text` gets
+    /// each new piece of text as soon as it is complete UTF-8; returning `false` cancels.
+    pub fn generate(
+        &mut self,
+        prompt: &str,
+        options: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Generation, ModelError> {
+        let mut sequence = self.start(prompt, options)?;
+        loop {
+            if let Some(piece) = sequence.take_text()
+                && !on_text(piece)
+            {
+                sequence.cancel();
+            }
+            if sequence.finished().is_some() {
+                return Ok(sequence.generation());
+            }
+            self.decode(&mut [&mut sequence])?;
+        }
     }
 }
 
@@ -421,45 +481,121 @@ impl GeneratorHandle {
     }
 }
 
-fn serve(mut model: ChatModel, jobs: std::sync::mpsc::Receiver<Job>) {
-    use warmline_domain::{DomainError, FinishReason, GenerateEvent, GenerateSummary};
-    while let Ok(Job { request, events }) = jobs.recv() {
-        if events.is_closed() {
-            continue; // the asker left while it waited
+/// One request being served: its sequence and where its events go.
+struct Active {
+    sequence: Sequence,
+    events: tokio::sync::mpsc::Sender<
+        Result<warmline_domain::GenerateEvent, warmline_domain::DomainError>,
+    >,
+}
+
+impl Active {
+    /// Sends the text produced since the last call; cancels when the asker has left.
+    fn flush(&mut self) {
+        use warmline_domain::GenerateEvent;
+        if self.events.is_closed() {
+            self.sequence.cancel();
+            return;
         }
-        if let Err(e) = model.warm_prefix(&system_prefix(&request.system)) {
-            tracing::warn!(error = %e, "could not cache the system prompt");
-        }
-        let options = GenerateOptions {
-            max_tokens: request.max_tokens,
-            stop: request.stop.clone(),
-            ..GenerateOptions::default()
-        };
-        let prompt = render(&request);
-        let result = model.generate(&prompt, &options, &mut |piece| {
-            events
+        if let Some(piece) = self.sequence.take_text()
+            && self
+                .events
                 .blocking_send(Ok(GenerateEvent::Text(piece.to_owned())))
-                .is_ok()
-        });
-        let event = match result {
-            Ok(g) => Ok(GenerateEvent::Done(GenerateSummary {
-                finish: match g.finish {
-                    Finish::Stop => FinishReason::Stop,
-                    Finish::Length => FinishReason::Length,
-                    Finish::Cancelled => FinishReason::Cancelled,
-                },
-                prompt_tokens: g.prompt_tokens,
-                cached_tokens: g.cached_tokens,
-                generated_tokens: g.generated_tokens,
-                time_to_first_token_ms: g.time_to_first_token.as_secs_f64() * 1e3,
-                total_ms: g.total.as_secs_f64() * 1e3,
-            })),
-            Err(e) => {
-                tracing::error!(error = %e, "generation failed");
-                Err(DomainError::internal(e.to_string()))
-            }
+                .is_err()
+        {
+            self.sequence.cancel();
+        }
+    }
+
+    /// Sends the closing summary.
+    fn finish(self) {
+        use warmline_domain::{FinishReason, GenerateEvent, GenerateSummary};
+        let g = self.sequence.generation();
+        let summary = GenerateSummary {
+            finish: match g.finish {
+                Finish::Stop => FinishReason::Stop,
+                Finish::Length => FinishReason::Length,
+                Finish::Cancelled => FinishReason::Cancelled,
+            },
+            prompt_tokens: g.prompt_tokens,
+            cached_tokens: g.cached_tokens,
+            generated_tokens: g.generated_tokens,
+            time_to_first_token_ms: g.time_to_first_token.as_secs_f64() * 1e3,
+            total_ms: g.total.as_secs_f64() * 1e3,
         };
-        let _ = events.blocking_send(event);
+        let _ = self.events.blocking_send(Ok(GenerateEvent::Done(summary)));
+    }
+}
+
+/// The generator thread: admits waiting requests (up to [`MAX_BATCH`] at once), processes
+/// each new prompt, then advances all of them one token per batched forward pass.
+fn serve(mut model: ChatModel, jobs: std::sync::mpsc::Receiver<Job>) {
+    use warmline_domain::DomainError;
+    let mut active: Vec<Active> = Vec::new();
+    loop {
+        // Wait for work when idle; otherwise take what is waiting without blocking.
+        while active.len() < MAX_BATCH {
+            let job = if active.is_empty() {
+                match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => return, // every handle is gone
+                }
+            } else {
+                match jobs.try_recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                }
+            };
+            let Job { request, events } = job;
+            if events.is_closed() {
+                continue; // the asker left while it waited
+            }
+            if let Err(e) = model.warm_prefix(&system_prefix(&request.system)) {
+                tracing::warn!(error = %e, "could not cache the system prompt");
+            }
+            let options = GenerateOptions {
+                max_tokens: request.max_tokens,
+                stop: request.stop.clone(),
+                ..GenerateOptions::default()
+            };
+            match model.start(&render(&request), &options) {
+                Ok(sequence) => {
+                    let mut started = Active { sequence, events };
+                    started.flush();
+                    active.push(started);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "generation failed");
+                    let _ = events.blocking_send(Err(DomainError::internal(e.to_string())));
+                }
+            }
+        }
+        // Hand back what has finished.
+        let mut i = 0;
+        while i < active.len() {
+            if active[i].sequence.finished().is_some() {
+                active.swap_remove(i).finish();
+            } else {
+                i += 1;
+            }
+        }
+        if active.is_empty() {
+            continue;
+        }
+        let mut sequences: Vec<&mut Sequence> =
+            active.iter_mut().map(|a| &mut a.sequence).collect();
+        if let Err(e) = model.decode(&mut sequences) {
+            tracing::error!(error = %e, "generation failed");
+            for a in active.drain(..) {
+                let _ = a
+                    .events
+                    .blocking_send(Err(DomainError::internal(e.to_string())));
+            }
+            continue;
+        }
+        for a in &mut active {
+            a.flush();
+        }
     }
 }
 

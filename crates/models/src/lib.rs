@@ -13,6 +13,7 @@
 pub mod embed;
 pub mod fetch;
 pub mod generate;
+pub mod llama;
 pub mod manifest;
 pub mod openai;
 pub mod requantize;
@@ -22,7 +23,8 @@ pub mod verify;
 pub use embed::{EmbedderHandle, MiniLm};
 pub use fetch::{FetchOptions, FetchReport, fetch};
 pub use generate::{
-    ChatModel, ChatRole, Finish, GenerateOptions, Generation, GeneratorHandle, chatml, render,
+    ChatModel, ChatRole, Finish, GenerateOptions, Generation, GeneratorHandle, MAX_BATCH, Sequence,
+    chatml, render,
 };
 pub use manifest::{Manifest, ModelSpec, Role};
 pub use openai::{OpenAiCompatible, OpenAiConfig};

@@ -11,7 +11,8 @@ use warmline_domain::{
     ErrorCode, FinishReason, GenerateEvent, GenerateRequest, Generator, PromptRole,
 };
 use warmline_models::{
-    ChatModel, ChatRole, Finish, GenerateOptions, GeneratorHandle, Manifest, chatml, locate,
+    ChatModel, ChatRole, Finish, GenerateOptions, Generation, GeneratorHandle, MAX_BATCH, Manifest,
+    Sequence, chatml, locate,
 };
 
 fn model_path() -> PathBuf {
@@ -88,6 +89,145 @@ fn the_prefix_cache_changes_nothing_but_the_work() {
         })
         .unwrap();
     assert_eq!(other.cached_tokens, cached_len);
+}
+
+/// Warmline's forward pass against candle's own quantized Llama on the same file: the same
+/// scores, bit for bit, and the same greedy answer from the quantized weights; nearly the same
+/// scores from the dense copy used for prompts.
+#[test]
+fn the_forward_pass_matches_candles_reference_llama() {
+    use candle_core::quantized::gguf_file;
+    use candle_core::{Device, Tensor};
+    use candle_transformers::models::quantized_llama::ModelWeights;
+
+    let path = model_path();
+    let question = prompt("How long does a refund take to reach my card?");
+    let tokens = 16;
+    let mut quantized = ChatModel::load_with(&path, Some(false)).unwrap();
+    assert!(!quantized.llama().has_dense_weights());
+    let ids = quantized.encode(&question).unwrap();
+
+    let mut file = std::fs::File::open(&path).unwrap();
+    let content = gguf_file::Content::read(&mut file).unwrap();
+    let mut reference = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap();
+    let logits = |m: &mut ModelWeights, ids: &[u32], pos: usize| {
+        let input = Tensor::new(ids, &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        m.forward(&input, pos).unwrap().squeeze(0).unwrap()
+    };
+    let argmax = |t: &Tensor| -> u32 { t.argmax(0).unwrap().to_scalar::<u32>().unwrap() };
+    let first = logits(&mut reference, &ids, 0);
+    let mut want = vec![argmax(&first)];
+    while want.len() < tokens {
+        let pos = ids.len() + want.len() - 1;
+        let next = logits(&mut reference, &want[want.len() - 1..], pos);
+        want.push(argmax(&next));
+    }
+    let want_text = quantized.tokenizer().decode(&want, true).unwrap();
+    let mut cache = quantized.llama().new_cache();
+    let mut segment = [warmline_models::llama::Segment {
+        cache: &mut cache,
+        rows: ids.len(),
+    }];
+    let scores = quantized
+        .llama()
+        .forward(&ids, &mut segment)
+        .unwrap()
+        .squeeze(0)
+        .unwrap();
+    let difference = |a: &Tensor, b: &Tensor| -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    assert_eq!(difference(&scores, &first), 0.0);
+    let options = GenerateOptions {
+        ignore_eos: true,
+        repeat_penalty: 1.0,
+        ..greedy(tokens)
+    };
+    let ours = quantized
+        .generate(&question, &options, &mut |_| true)
+        .unwrap();
+    assert_eq!(ours.generated_tokens, tokens);
+    assert_eq!(ours.text, want_text);
+
+    // The dense prompt path: the same first token, scores within 5% of their spread (the
+    // quantized path rounds activations to 8 bits; the reference itself moves by ~2.5% between
+    // its one-token and many-token kernels).
+    let dense = ChatModel::load_with(&path, Some(true)).unwrap();
+    assert!(dense.llama().has_dense_weights());
+    let mut cache = dense.llama().new_cache();
+    let mut segment = [warmline_models::llama::Segment {
+        cache: &mut cache,
+        rows: ids.len(),
+    }];
+    let ours = dense
+        .llama()
+        .forward(&ids, &mut segment)
+        .unwrap()
+        .squeeze(0)
+        .unwrap();
+    assert_eq!(argmax(&ours), want[0]);
+    let spread = (first.max(0).unwrap() - first.min(0).unwrap())
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let worst = difference(&ours, &first);
+    assert!(
+        worst < 0.05 * spread,
+        "dense scores differ by {worst} (spread {spread})"
+    );
+}
+
+/// Sequences decoded together in one batch get exactly the answers they get alone.
+#[test]
+fn batched_decoding_gives_each_sequence_its_own_answer() {
+    let mut model = ChatModel::load(&model_path()).unwrap();
+    model
+        .warm_prefix(&warmline_models::generate::system_prefix(SYSTEM))
+        .unwrap();
+    let questions = [
+        "What are your store opening hours?",
+        "Do you sell gift cards?",
+        "How do I return an item I bought online last week, and who pays for shipping?",
+    ];
+    let options = GenerateOptions {
+        ignore_eos: true,
+        ..greedy(12)
+    };
+    let alone: Vec<String> = questions
+        .iter()
+        .map(|q| {
+            model
+                .generate(&prompt(q), &options, &mut |_| true)
+                .unwrap()
+                .text
+        })
+        .collect();
+    // Prompts of different lengths; one stops early.
+    let mut sequences: Vec<Sequence> = vec![
+        model.start(&prompt(questions[0]), &options).unwrap(),
+        model.start(&prompt(questions[1]), &greedy(3)).unwrap(),
+        model.start(&prompt(questions[2]), &options).unwrap(),
+    ];
+    assert!(sequences[2].generation().cached_tokens > 0);
+    while sequences.iter().any(|s| s.finished().is_none()) {
+        let mut batch: Vec<&mut Sequence> = sequences.iter_mut().collect();
+        model.decode(&mut batch).unwrap();
+    }
+    let together: Vec<Generation> = sequences.iter().map(Sequence::generation).collect();
+    assert_eq!(together[0].text, alone[0]);
+    assert_eq!(together[2].text, alone[2]);
+    assert_eq!(together[1].generated_tokens, 3);
+    assert!(alone[1].starts_with(together[1].text.as_str()));
 }
 
 #[test]
@@ -176,10 +316,10 @@ async fn the_handle_streams_queues_and_refuses_when_full() {
         "the system prompt was not cached"
     );
 
-    // One generating, one queued: more are refused with RateLimited (429).
+    // MAX_BATCH generating, one queued: more are refused with RateLimited (429).
     let mut kept = Vec::new();
     let mut refused = None;
-    for _ in 0..6 {
+    for _ in 0..MAX_BATCH + 8 {
         match handle.generate(request("Tell me a long story.", 64)).await {
             Ok(stream) => kept.push(stream),
             Err(e) => {

@@ -1,0 +1,502 @@
+//! Warmline's own forward pass for Llama-shaped GGUF models (`llama`: SmolLM2; `qwen2`:
+//! Qwen2.5), written on candle's tensor ops.
+//!
+//! Why not `candle_transformers`' quantized models: they keep one attention cache inside the
+//! weights, grown by concatenation on every token, and run the quantized kernels for every
+//! matrix product. Here:
+//!
+//! - the attention cache ([`KvCache`]) belongs to a sequence, is preallocated and written in
+//!   place, and can be copied (the prefix cache) without touching the weights;
+//! - a forward pass takes rows from several sequences at once ([`Segment`]s), so the
+//!   expensive matrix products of eight conversations are one product (batching);
+//! - small models also keep a dense `f32` copy of each weight matrix: long prompts go through
+//!   the dense matrix kernel (several times faster on many rows), single tokens through the
+//!   quantized one (fewer bytes to read per token).
+
+use crate::ModelError;
+use candle_core::quantized::{QMatMul, gguf_file};
+use candle_core::{DType, Device, IndexOp, Module, Tensor};
+
+/// Models whose dense copy would take more than this keep only their quantized weights.
+const DENSE_MAX_BYTES: u64 = 1 << 30;
+/// Longest context supported, whatever the model says (memory for the rotary tables).
+const MAX_CONTEXT: usize = 32_768;
+
+type CResult<T> = candle_core::Result<T>;
+
+/// The shape of the network, read from the GGUF metadata.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub architecture: String,
+    pub n_layer: usize,
+    pub hidden: usize,
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub head_dim: usize,
+    pub rms_eps: f32,
+    pub rope_base: f32,
+    /// Rotary embedding on the two halves of a head (Qwen2) instead of adjacent pairs
+    /// (Llama GGUF files, whose q/k rows are permuted for it).
+    pub rope_halves: bool,
+    pub context_length: usize,
+    pub vocab: usize,
+}
+
+impl Config {
+    fn from_gguf(content: &gguf_file::Content) -> Result<Self, String> {
+        let architecture = content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_default();
+        let rope_halves = match architecture.as_str() {
+            "llama" => false,
+            "qwen2" => true,
+            other => return Err(format!("unsupported architecture {other:?}")),
+        };
+        let get = |key: &str| -> Option<&gguf_file::Value> {
+            content.metadata.get(&format!("{architecture}.{key}"))
+        };
+        let number = |key: &str| -> Result<usize, String> {
+            get(key)
+                .and_then(|v| v.to_u32().ok())
+                .map(|v| v as usize)
+                .ok_or_else(|| format!("metadata {architecture}.{key} is missing"))
+        };
+        let n_head = number("attention.head_count")?;
+        let n_kv_head = number("attention.head_count_kv")?;
+        let hidden = number("embedding_length")?;
+        if n_head == 0 || n_kv_head == 0 || n_head % n_kv_head != 0 || hidden % n_head != 0 {
+            return Err(format!(
+                "inconsistent heads: {n_head} heads, {n_kv_head} key/value heads, width {hidden}"
+            ));
+        }
+        let head_dim = hidden / n_head;
+        let vocab = content
+            .tensor_infos
+            .get("token_embd.weight")
+            .map(|t| t.shape.dims()[0])
+            .ok_or("tensor token_embd.weight is missing")?;
+        Ok(Self {
+            n_layer: number("block_count")?,
+            hidden,
+            n_head,
+            n_kv_head,
+            head_dim,
+            rms_eps: get("attention.layer_norm_rms_epsilon")
+                .and_then(|v| v.to_f32().ok())
+                .unwrap_or(1e-5),
+            rope_base: get("rope.freq_base")
+                .and_then(|v| v.to_f32().ok())
+                .unwrap_or(10_000.0),
+            rope_halves,
+            context_length: number("context_length").unwrap_or(4096).min(MAX_CONTEXT),
+            vocab,
+            architecture,
+        })
+    }
+}
+
+/// A weight matrix: quantized, plus a dense copy for many-row products when kept.
+struct Linear {
+    quantized: QMatMul,
+    dense: Option<Tensor>,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor, dense: bool) -> CResult<Tensor> {
+        let y = match &self.dense {
+            Some(w) if dense => x.matmul(&w.t()?)?,
+            _ => self.quantized.forward(x)?,
+        };
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+struct Layer {
+    attn_norm: Tensor,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    ffn_norm: Tensor,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// The attention cache of one sequence: keys and values of every position so far, per layer,
+/// in buffers that grow by doubling and are written in place.
+pub struct KvCache {
+    /// Per layer: keys and values, each `(n_kv_head, capacity, head_dim)`.
+    layers: Vec<(Tensor, Tensor)>,
+    len: usize,
+    capacity: usize,
+}
+
+impl KvCache {
+    /// Positions held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// An independent copy of the first `len` positions (a cached prefix to resume from).
+    pub fn copy_prefix(&self, len: usize) -> CResult<Self> {
+        let len = len.min(self.len);
+        let capacity = self.capacity;
+        let layers = self
+            .layers
+            .iter()
+            .map(|(k, v)| {
+                let copy = |t: &Tensor| -> CResult<Tensor> {
+                    let buffer = Tensor::zeros(t.shape(), t.dtype(), t.device())?;
+                    if len > 0 {
+                        buffer.slice_set(&t.narrow(1, 0, len)?.contiguous()?, 1, 0)?;
+                    }
+                    Ok(buffer)
+                };
+                Ok((copy(k)?, copy(v)?))
+            })
+            .collect::<CResult<Vec<_>>>()?;
+        Ok(Self {
+            layers,
+            len,
+            capacity,
+        })
+    }
+
+    /// Makes room for `extra` more positions.
+    fn reserve(&mut self, extra: usize, config: &Config) -> CResult<()> {
+        let needed = self.len + extra;
+        if needed <= self.capacity {
+            return Ok(());
+        }
+        let capacity = needed
+            .next_power_of_two()
+            .max(256)
+            .min(config.context_length.max(needed));
+        for (k, v) in &mut self.layers {
+            for t in [k, v] {
+                let grown = Tensor::zeros(
+                    (config.n_kv_head, capacity, config.head_dim),
+                    DType::F32,
+                    t.device(),
+                )?;
+                if self.len > 0 {
+                    grown.slice_set(&t.narrow(1, 0, self.len)?.contiguous()?, 1, 0)?;
+                }
+                *t = grown;
+            }
+        }
+        self.capacity = capacity;
+        Ok(())
+    }
+}
+
+/// Rows of one sequence in a batched forward pass: `rows` consecutive input tokens, the first
+/// at position `cache.len()` of that sequence.
+pub struct Segment<'a> {
+    pub cache: &'a mut KvCache,
+    pub rows: usize,
+}
+
+/// A Llama-shaped model (see the module documentation).
+pub struct Llama {
+    config: Config,
+    embeddings: Tensor,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    output: Linear,
+    /// `(context_length, head_dim / 2)` rotary tables.
+    cos: Tensor,
+    sin: Tensor,
+    device: Device,
+}
+
+impl Llama {
+    /// Reads the weights of a GGUF file whose header is `content`. `dense` keeps an `f32`
+    /// copy of each matrix for prompts (`None`: when the copy fits in 1 GiB).
+    pub fn from_gguf<R: std::io::Read + std::io::Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        dense: Option<bool>,
+        device: &Device,
+    ) -> Result<Self, String> {
+        let config = Config::from_gguf(content)?;
+        let parameters: u64 = content
+            .tensor_infos
+            .values()
+            .map(|t| t.shape.elem_count() as u64)
+            .sum();
+        let dense = dense.unwrap_or(parameters * 4 <= DENSE_MAX_BYTES);
+        let tensor = |name: &str, reader: &mut R| {
+            content
+                .tensor(reader, name, device)
+                .map_err(|e| format!("tensor {name}: {e}"))
+        };
+        let vector = |name: &str, reader: &mut R| {
+            tensor(name, reader)?
+                .dequantize(device)
+                .map_err(|e| format!("tensor {name}: {e}"))
+        };
+        let linear = |name: &str, bias: bool, reader: &mut R| -> Result<Linear, String> {
+            let q = tensor(&format!("{name}.weight"), reader)?;
+            let dense_copy = if dense {
+                Some(q.dequantize(device).map_err(|e| format!("{name}: {e}"))?)
+            } else {
+                None
+            };
+            let bias = if bias {
+                Some(vector(&format!("{name}.bias"), reader)?)
+            } else {
+                None
+            };
+            Ok(Linear {
+                quantized: QMatMul::from_qtensor(q).map_err(|e| format!("{name}: {e}"))?,
+                dense: dense_copy,
+                bias,
+            })
+        };
+        let biased = config.architecture == "qwen2";
+        let mut layers = Vec::with_capacity(config.n_layer);
+        for i in 0..config.n_layer {
+            let p = format!("blk.{i}");
+            layers.push(Layer {
+                attn_norm: vector(&format!("{p}.attn_norm.weight"), reader)?,
+                q: linear(&format!("{p}.attn_q"), biased, reader)?,
+                k: linear(&format!("{p}.attn_k"), biased, reader)?,
+                v: linear(&format!("{p}.attn_v"), biased, reader)?,
+                o: linear(&format!("{p}.attn_output"), false, reader)?,
+                ffn_norm: vector(&format!("{p}.ffn_norm.weight"), reader)?,
+                gate: linear(&format!("{p}.ffn_gate"), false, reader)?,
+                up: linear(&format!("{p}.ffn_up"), false, reader)?,
+                down: linear(&format!("{p}.ffn_down"), false, reader)?,
+            });
+        }
+        let embedding_q = tensor("token_embd.weight", reader)?;
+        let embeddings = embedding_q
+            .dequantize(device)
+            .map_err(|e| format!("token_embd.weight: {e}"))?;
+        // The output projection only ever sees one row per sequence: quantized only.
+        let output_q = if content.tensor_infos.contains_key("output.weight") {
+            tensor("output.weight", reader)?
+        } else {
+            embedding_q
+        };
+        let output = Linear {
+            quantized: QMatMul::from_qtensor(output_q).map_err(|e| format!("output: {e}"))?,
+            dense: None,
+            bias: None,
+        };
+        let (cos, sin) =
+            rotary_tables(&config, device).map_err(|e| format!("rotary tables: {e}"))?;
+        Ok(Self {
+            norm: vector("output_norm.weight", reader)?,
+            config,
+            embeddings,
+            layers,
+            output,
+            cos,
+            sin,
+            device: device.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether prompts use the dense weight copies.
+    pub fn has_dense_weights(&self) -> bool {
+        self.layers.first().is_some_and(|l| l.q.dense.is_some())
+    }
+
+    /// An empty attention cache for a new sequence.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache {
+            layers: Vec::new(),
+            len: 0,
+            capacity: 0,
+        }
+    }
+
+    /// One forward pass over the rows of several sequences: `tokens` holds each segment's
+    /// rows in order. Returns the logits after each segment's last row, `(segments, vocab)`,
+    /// and advances each segment's cache.
+    pub fn forward(
+        &self,
+        tokens: &[u32],
+        segments: &mut [Segment<'_>],
+    ) -> Result<Tensor, ModelError> {
+        self.forward_inner(tokens, segments)
+            .map_err(|e| ModelError::Internal(format!("generation: {e}")))
+    }
+
+    fn forward_inner(&self, tokens: &[u32], segments: &mut [Segment<'_>]) -> CResult<Tensor> {
+        let c = &self.config;
+        let rows: usize = segments.iter().map(|s| s.rows).sum();
+        if rows != tokens.len() || segments.iter().any(|s| s.rows == 0) {
+            candle_core::bail!("{} tokens for segments of {rows} rows", tokens.len());
+        }
+        let mut positions = Vec::with_capacity(rows);
+        for s in segments.iter_mut() {
+            if s.cache.len + s.rows > c.context_length {
+                candle_core::bail!(
+                    "the conversation is longer than the model's context ({} tokens)",
+                    c.context_length
+                );
+            }
+            if s.cache.layers.is_empty() {
+                s.cache.layers = (0..c.n_layer)
+                    .map(|_| -> CResult<(Tensor, Tensor)> {
+                        let empty = || {
+                            Tensor::zeros((c.n_kv_head, 0, c.head_dim), DType::F32, &self.device)
+                        };
+                        Ok((empty()?, empty()?))
+                    })
+                    .collect::<CResult<_>>()?;
+            }
+            s.cache.reserve(s.rows, c)?;
+            positions.extend((s.cache.len..s.cache.len + s.rows).map(|p| p as u32));
+        }
+        let positions = Tensor::new(positions.as_slice(), &self.device)?;
+        let cos = self.cos.index_select(&positions, 0)?;
+        let sin = self.sin.index_select(&positions, 0)?;
+        // Prompt rows take the dense weights; a batch of single next tokens the quantized ones.
+        // (Deciding by pass, not by row count, keeps a prompt's numbers the same whether or
+        // not part of it came from the prefix cache.)
+        let dense = segments.iter().any(|s| s.rows > 1);
+        let ids = Tensor::new(tokens, &self.device)?;
+        let mut x = self.embeddings.index_select(&ids, 0)?;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, c.rms_eps)?;
+            let q = self.rotate(&layer.q.forward(&h, dense)?, c.n_head, &cos, &sin)?;
+            let k = self.rotate(&layer.k.forward(&h, dense)?, c.n_kv_head, &cos, &sin)?;
+            let v = layer
+                .v
+                .forward(&h, dense)?
+                .reshape((rows, c.n_kv_head, c.head_dim))?
+                .transpose(0, 1)?
+                .contiguous()?;
+            let mut outputs = Vec::with_capacity(segments.len());
+            let mut row = 0;
+            for s in segments.iter_mut() {
+                let (k_cache, v_cache) = &s.cache.layers[l];
+                let start = s.cache.len;
+                k_cache.slice_set(&k.narrow(1, row, s.rows)?.contiguous()?, 1, start)?;
+                v_cache.slice_set(&v.narrow(1, row, s.rows)?.contiguous()?, 1, start)?;
+                let keys = k_cache.narrow(1, 0, start + s.rows)?;
+                let values = v_cache.narrow(1, 0, start + s.rows)?;
+                outputs.push(self.attend(&q.narrow(1, row, s.rows)?, &keys, &values, start)?);
+                row += s.rows;
+            }
+            let attended = Tensor::cat(&outputs, 0)?;
+            x = (x + layer.o.forward(&attended, dense)?)?;
+            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, c.rms_eps)?;
+            let gated = (candle_nn::ops::silu(&layer.gate.forward(&h, dense)?)?
+                * layer.up.forward(&h, dense)?)?;
+            x = (x + layer.down.forward(&gated, dense)?)?;
+        }
+        let mut last_rows = Vec::with_capacity(segments.len());
+        let mut row = 0;
+        for s in segments.iter_mut() {
+            row += s.rows;
+            last_rows.push((row - 1) as u32);
+            s.cache.len += s.rows;
+        }
+        let last = x.index_select(&Tensor::new(last_rows.as_slice(), &self.device)?, 0)?;
+        let last = candle_nn::ops::rms_norm(&last, &self.norm, c.rms_eps)?;
+        self.output.forward(&last, false)
+    }
+
+    /// `(rows, heads * head_dim)` → rotated `(heads, rows, head_dim)`.
+    fn rotate(&self, x: &Tensor, heads: usize, cos: &Tensor, sin: &Tensor) -> CResult<Tensor> {
+        let rows = x.dim(0)?;
+        let x = x
+            .reshape((rows, heads, self.config.head_dim))?
+            .transpose(0, 1)?
+            .contiguous()?
+            .unsqueeze(0)?;
+        let rotated = if self.config.rope_halves {
+            candle_nn::rotary_emb::rope(&x, cos, sin)?
+        } else {
+            candle_nn::rotary_emb::rope_i(&x, cos, sin)?
+        };
+        rotated.squeeze(0)
+    }
+
+    /// Causal attention of one sequence's `t` query rows `(n_head, t, head_dim)` over its keys
+    /// and values `(n_kv_head, start + t, head_dim)`; returns `(t, n_head * head_dim)`.
+    fn attend(&self, q: &Tensor, keys: &Tensor, values: &Tensor, start: usize) -> CResult<Tensor> {
+        let c = &self.config;
+        let t = q.dim(1)?;
+        let total = start + t;
+        let group = c.n_head / c.n_kv_head;
+        // Query heads sharing a key/value head are stacked as extra rows: no copies of K/V.
+        let q = q
+            .contiguous()?
+            .reshape((c.n_kv_head, group * t, c.head_dim))?;
+        let scale = 1.0 / (c.head_dim as f64).sqrt();
+        let mut scores = (q.matmul(&keys.t()?)? * scale)?;
+        if t > 1 {
+            let mut mask = Vec::with_capacity(group * t * total);
+            for _ in 0..group {
+                for i in 0..t {
+                    let visible = start + i + 1;
+                    mask.extend(
+                        (0..total).map(|j| if j < visible { 0f32 } else { f32::NEG_INFINITY }),
+                    );
+                }
+            }
+            let mask = Tensor::from_vec(mask, (group * t, total), &self.device)?;
+            scores = scores.broadcast_add(&mask)?;
+        }
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        let out = weights.matmul(&values.contiguous()?)?; // (n_kv, group * t, head_dim)
+        out.reshape((c.n_head, t, c.head_dim))?
+            .transpose(0, 1)?
+            .reshape((t, c.n_head * c.head_dim))
+    }
+
+    /// The logits row of `logits` (from [`Llama::forward`]) for segment `i`.
+    pub fn row(logits: &Tensor, i: usize) -> Result<Tensor, ModelError> {
+        logits
+            .i(i)
+            .map_err(|e| ModelError::Internal(format!("generation: {e}")))
+    }
+}
+
+fn rotary_tables(config: &Config, device: &Device) -> CResult<(Tensor, Tensor)> {
+    // In f32, as llama.cpp and candle compute them: the model was checked against those.
+    let half = config.head_dim / 2;
+    let inverse: Vec<f32> = (0..half)
+        .map(|i| {
+            1.0 / config
+                .rope_base
+                .powf((2 * i) as f32 / config.head_dim as f32)
+        })
+        .collect();
+    let n = config.context_length;
+    let mut cos = Vec::with_capacity(n * half);
+    let mut sin = Vec::with_capacity(n * half);
+    for pos in 0..n {
+        for f in &inverse {
+            let angle = pos as f32 * f;
+            cos.push(angle.cos());
+            sin.push(angle.sin());
+        }
+    }
+    Ok((
+        Tensor::from_vec(cos, (n, half), device)?,
+        Tensor::from_vec(sin, (n, half), device)?,
+    ))
+}
