@@ -175,6 +175,7 @@ pub fn load_generator(
     models_dir: &Path,
     model_id: &str,
     queue: usize,
+    options: warmline_models::llama::LoadOptions,
 ) -> anyhow::Result<Arc<dyn Generator>> {
     let manifest = Manifest::builtin();
     let spec = manifest
@@ -182,7 +183,10 @@ pub fn load_generator(
         .filter(|m| m.role == Role::Generator)
         .with_context(|| format!("{model_id} is not a chat model of the manifest"))?;
     let located = warmline_models::locate(models_dir, spec)?;
-    let mut model = ChatModel::load(&located.file(spec.load.as_deref().unwrap_or_default()))?;
+    let mut model = ChatModel::load_with(
+        &located.file(spec.load.as_deref().unwrap_or_default()),
+        options,
+    )?;
     model.warm_prefix(&warmline_models::generate::system_prefix(
         warmline_dialog::grounded::SYSTEM_PROMPT,
     ))?;

@@ -131,6 +131,12 @@ pub struct ModelArgs {
     )]
     pub generator: String,
 
+    /// CPU kernels of the local chat model: `fast` (8-bit activations in blocks of 256 on
+    /// VNNI CPUs: the fastest) or `precise` (dense f32 prompts for small models, 8-bit
+    /// activations in blocks of 32 while generating: closer to the unquantized model).
+    #[arg(long, env = "WARMLINE_KERNELS", default_value = "fast", value_parser = ["fast", "precise"])]
+    pub kernels: String,
+
     /// Search by words only (BM25): don't load the embedding model.
     #[arg(long, env = "WARMLINE_NO_EMBEDDINGS", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_embeddings: bool,
@@ -277,10 +283,15 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
     pub concurrent: u16,
 
-    /// Process prompts with the quantized weights only (no dense copy; less memory, slower
-    /// prompts). By default small models keep a dense copy for prompts.
+    /// Keep a dense f32 copy of the weights for prompts: `on`, `off`, or `auto` (only on CPUs
+    /// without VNNI, for models whose copy fits in 1 GiB).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "on", "off"])]
+    pub dense: String,
+
+    /// Keep 8-bit matrices as they are in the file, without the zero columns that let
+    /// candle's VNNI kernels take them (for comparing kernels).
     #[arg(long)]
-    pub no_dense: bool,
+    pub no_padding: bool,
 
     #[arg(long, env = "WARMLINE_MODELS_DIR", default_value = "models")]
     pub models_dir: PathBuf,

@@ -182,7 +182,17 @@ pub(super) fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("give TEXT or --prompt-file"),
     };
     let started = Instant::now();
-    let mut model = ChatModel::load_with(&path, args.no_dense.then_some(false))?;
+    let mut model = ChatModel::load_with(
+        &path,
+        warmline_models::llama::LoadOptions {
+            dense: match args.dense.as_str() {
+                "on" => Some(true),
+                "off" => Some(false),
+                _ => None,
+            },
+            pad_for_vnni: !args.no_padding,
+        },
+    )?;
     let load_seconds = started.elapsed().as_secs_f64();
     let options = GenerateOptions {
         max_tokens: args.max_tokens,
@@ -319,8 +329,13 @@ pub(super) async fn generator_for(
     }
     let models_dir = args.models_dir.clone();
     let id = spec.id.clone();
+    let kernels = warmline_models::llama::LoadOptions {
+        dense: None,
+        pad_for_vnni: args.kernels != "precise",
+    };
     let generator =
-        tokio::task::spawn_blocking(move || crate::load_generator(&models_dir, &id, 16)).await??;
+        tokio::task::spawn_blocking(move || crate::load_generator(&models_dir, &id, 16, kernels))
+            .await??;
     Ok(Some(generator))
 }
 

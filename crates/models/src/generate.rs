@@ -10,7 +10,7 @@
 //! message); a later prompt that starts the same way resumes from a copy of it.
 
 use crate::ModelError;
-use crate::llama::{KvCache, Llama, Segment};
+use crate::llama::{KvCache, Llama, LoadOptions, Segment};
 use crate::tokenizer;
 use candle_core::Tensor;
 use candle_core::quantized::gguf_file;
@@ -184,14 +184,14 @@ pub struct ChatModel {
 }
 
 impl ChatModel {
-    /// Loads a GGUF file (architectures `llama` and `qwen2`). Small models also keep dense
-    /// weights for prompts (see [`crate::llama`]).
+    /// Loads a GGUF file (architectures `llama` and `qwen2`) with the fastest kernels this
+    /// CPU has (see [`crate::llama`]).
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        Self::load_with(path, None)
+        Self::load_with(path, LoadOptions::default())
     }
 
-    /// [`ChatModel::load`], choosing whether to keep dense prompt weights (`None`: by size).
-    pub fn load_with(path: &Path, dense: Option<bool>) -> Result<Self, ModelError> {
+    /// [`ChatModel::load`] with explicit [`LoadOptions`].
+    pub fn load_with(path: &Path, options: LoadOptions) -> Result<Self, ModelError> {
         let bad = |reason: String| ModelError::BadModel {
             path: path.to_owned(),
             reason,
@@ -213,7 +213,7 @@ impl ChatModel {
         {
             end_of_turn.push(eos);
         }
-        let model = Llama::from_gguf(&content, &mut reader, dense, &candle_core::Device::Cpu)
+        let model = Llama::from_gguf(&content, &mut reader, options, &candle_core::Device::Cpu)
             .map_err(bad)?;
         Ok(Self {
             model,

@@ -9,12 +9,15 @@
 //!   place, and can be copied (the prefix cache) without touching the weights;
 //! - a forward pass takes rows from several sequences at once ([`Segment`]s), so the
 //!   expensive matrix products of eight conversations are one product (batching);
-//! - small models also keep a dense `f32` copy of each weight matrix: long prompts go through
-//!   the dense matrix kernel (several times faster on many rows), single tokens through the
-//!   quantized one (fewer bytes to read per token).
+//! - candle's fastest CPU kernels (AVX-512 VNNI on repacked 8-bit weights) need the inner
+//!   dimension to be a multiple of 256; SmolLM2's is 576. Such `Q8_0` matrices are padded with
+//!   zero columns at load (exactly the same products), which made prompts 7× and single-token
+//!   products 4× faster here (`benches/RESULTS.md`);
+//! - without VNNI, small models keep a dense `f32` copy of each weight matrix instead: long
+//!   prompts go through the dense matrix kernel, single tokens through the quantized one.
 
 use crate::ModelError;
-use candle_core::quantized::{QMatMul, gguf_file};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 
 /// Models whose dense copy would take more than this keep only their quantized weights.
@@ -98,24 +101,90 @@ impl Config {
     }
 }
 
-/// A weight matrix: quantized, plus a dense copy for many-row products when kept.
+/// The block of values candle's VNNI kernels quantize activations in.
+const VNNI_BLOCK: usize = 256;
+
+/// Whether this CPU runs candle's repacked 8-bit kernels (AVX-512 VNNI or AVX-VNNI).
+fn has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        (std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vnni"))
+            || (std::arch::is_x86_feature_detected!("avxvnni")
+                && std::arch::is_x86_feature_detected!("avx2"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// A weight matrix `(out, in)`: quantized, plus a dense copy for many-row products when kept.
+/// The quantized matrix may have extra zero columns (`padded_in > in`); its input must be
+/// padded to match ([`Llama::pad`]).
 struct Linear {
     quantized: QMatMul,
+    padded_in: usize,
     dense: Option<Tensor>,
     bias: Option<Tensor>,
 }
 
 impl Linear {
-    fn forward(&self, x: &Tensor, dense: bool) -> CResult<Tensor> {
+    /// `x` is `(rows, in)` for the dense path, `(rows, padded_in)` for the quantized one.
+    fn forward(&self, x: &Tensor, padded: &Tensor, dense: bool) -> CResult<Tensor> {
         let y = match &self.dense {
             Some(w) if dense => x.matmul(&w.t()?)?,
-            _ => self.quantized.forward(x)?,
+            _ => self.quantized.forward(padded)?,
         };
+        self.add_bias(y)
+    }
+
+    fn add_bias(&self, y: Tensor) -> CResult<Tensor> {
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
         }
     }
+
+    fn qtensor(&self) -> Option<&QTensor> {
+        match &self.quantized {
+            QMatMul::QTensor(q) => Some(q),
+            _ => None,
+        }
+    }
+}
+
+/// Several products of the same input (q/k/v, gate/up): one quantization of the input and
+/// one parallel region when candle's fused kernel applies, else one product each.
+fn project(linears: &[&Linear], x: &Tensor, padded: &Tensor, dense: bool) -> CResult<Vec<Tensor>> {
+    if !dense || linears.iter().any(|l| l.dense.is_none()) {
+        let tensors: Option<Vec<&QTensor>> = linears.iter().map(|l| l.qtensor()).collect();
+        if let Some(tensors) = tensors
+            && let Some(outputs) = QTensor::gemv_fused_shared_lhs(&tensors, padded)?
+        {
+            return outputs
+                .into_iter()
+                .zip(linears)
+                .map(|(y, l)| l.add_bias(y))
+                .collect();
+        }
+    }
+    linears
+        .iter()
+        .map(|l| l.forward(x, padded, dense))
+        .collect()
+}
+
+/// `Q8_0` weights with an inner dimension VNNI kernels cannot take get zero columns up to the
+/// next multiple of 256 (Q8_0 re-quantizes its own values exactly: same scale, same integers).
+fn pad_for_vnni(q: QTensor, vnni: bool, device: &Device) -> CResult<(QTensor, usize)> {
+    let (_, k) = q.shape().dims2()?;
+    if !vnni || q.dtype() != GgmlDType::Q8_0 || k % VNNI_BLOCK == 0 {
+        return Ok((q, k));
+    }
+    let padded_k = k.div_ceil(VNNI_BLOCK) * VNNI_BLOCK;
+    let w = q.dequantize(device)?.pad_with_zeros(1, 0, padded_k - k)?;
+    Ok((QTensor::quantize(&w, GgmlDType::Q8_0)?, padded_k))
 }
 
 struct Layer {
@@ -209,6 +278,26 @@ pub struct Segment<'a> {
     pub rows: usize,
 }
 
+/// Choices made when loading a model.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    /// Keep a dense `f32` copy of each matrix for prompts (`None`: when the VNNI kernels are
+    /// not in use and the copy fits in 1 GiB).
+    pub dense: Option<bool>,
+    /// Pad 8-bit matrices for candle's VNNI kernels when the CPU has them (see the module
+    /// documentation). Off: the exact kernels of `candle_transformers`' quantized models.
+    pub pad_for_vnni: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            dense: None,
+            pad_for_vnni: true,
+        }
+    }
+}
+
 /// A Llama-shaped model (see the module documentation).
 pub struct Llama {
     config: Config,
@@ -223,12 +312,11 @@ pub struct Llama {
 }
 
 impl Llama {
-    /// Reads the weights of a GGUF file whose header is `content`. `dense` keeps an `f32`
-    /// copy of each matrix for prompts (`None`: when the copy fits in 1 GiB).
+    /// Reads the weights of a GGUF file whose header is `content`.
     pub fn from_gguf<R: std::io::Read + std::io::Seek>(
         content: &gguf_file::Content,
         reader: &mut R,
-        dense: Option<bool>,
+        options: LoadOptions,
         device: &Device,
     ) -> Result<Self, String> {
         let config = Config::from_gguf(content)?;
@@ -237,7 +325,10 @@ impl Llama {
             .values()
             .map(|t| t.shape.elem_count() as u64)
             .sum();
-        let dense = dense.unwrap_or(parameters * 4 <= DENSE_MAX_BYTES);
+        let vnni = has_vnni() && options.pad_for_vnni;
+        let dense = options
+            .dense
+            .unwrap_or(!vnni && parameters * 4 <= DENSE_MAX_BYTES);
         let tensor = |name: &str, reader: &mut R| {
             content
                 .tensor(reader, name, device)
@@ -255,6 +346,8 @@ impl Llama {
             } else {
                 None
             };
+            let (q, padded_in) =
+                pad_for_vnni(q, vnni, device).map_err(|e| format!("{name}: {e}"))?;
             let bias = if bias {
                 Some(vector(&format!("{name}.bias"), reader)?)
             } else {
@@ -262,6 +355,7 @@ impl Llama {
             };
             Ok(Linear {
                 quantized: QMatMul::from_qtensor(q).map_err(|e| format!("{name}: {e}"))?,
+                padded_in,
                 dense: dense_copy,
                 bias,
             })
@@ -292,8 +386,11 @@ impl Llama {
         } else {
             embedding_q
         };
+        let (output_q, padded_in) =
+            pad_for_vnni(output_q, vnni, device).map_err(|e| format!("output: {e}"))?;
         let output = Linear {
             quantized: QMatMul::from_qtensor(output_q).map_err(|e| format!("output: {e}"))?,
+            padded_in,
             dense: None,
             bias: None,
         };
@@ -379,11 +476,13 @@ impl Llama {
         let mut x = self.embeddings.index_select(&ids, 0)?;
         for (l, layer) in self.layers.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, c.rms_eps)?;
-            let q = self.rotate(&layer.q.forward(&h, dense)?, c.n_head, &cos, &sin)?;
-            let k = self.rotate(&layer.k.forward(&h, dense)?, c.n_kv_head, &cos, &sin)?;
-            let v = layer
-                .v
-                .forward(&h, dense)?
+            let hp = pad(&h, layer.q.padded_in)?;
+            let [q, k, v]: [Tensor; 3] = project(&[&layer.q, &layer.k, &layer.v], &h, &hp, dense)?
+                .try_into()
+                .map_err(|_| candle_core::Error::Msg("projection count".into()))?;
+            let q = self.rotate(&q, c.n_head, &cos, &sin)?;
+            let k = self.rotate(&k, c.n_kv_head, &cos, &sin)?;
+            let v = v
                 .reshape((rows, c.n_kv_head, c.head_dim))?
                 .transpose(0, 1)?
                 .contiguous()?;
@@ -400,11 +499,16 @@ impl Llama {
                 row += s.rows;
             }
             let attended = Tensor::cat(&outputs, 0)?;
-            x = (x + layer.o.forward(&attended, dense)?)?;
+            let attended_p = pad(&attended, layer.o.padded_in)?;
+            x = (x + layer.o.forward(&attended, &attended_p, dense)?)?;
             let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, c.rms_eps)?;
-            let gated = (candle_nn::ops::silu(&layer.gate.forward(&h, dense)?)?
-                * layer.up.forward(&h, dense)?)?;
-            x = (x + layer.down.forward(&gated, dense)?)?;
+            let hp = pad(&h, layer.gate.padded_in)?;
+            let [gate, up]: [Tensor; 2] = project(&[&layer.gate, &layer.up], &h, &hp, dense)?
+                .try_into()
+                .map_err(|_| candle_core::Error::Msg("projection count".into()))?;
+            let gated = (candle_nn::ops::silu(&gate)? * up)?;
+            let gated_p = pad(&gated, layer.down.padded_in)?;
+            x = (x + layer.down.forward(&gated, &gated_p, dense)?)?;
         }
         let mut last_rows = Vec::with_capacity(segments.len());
         let mut row = 0;
@@ -415,7 +519,8 @@ impl Llama {
         }
         let last = x.index_select(&Tensor::new(last_rows.as_slice(), &self.device)?, 0)?;
         let last = candle_nn::ops::rms_norm(&last, &self.norm, c.rms_eps)?;
-        self.output.forward(&last, false)
+        self.output
+            .forward(&last, &pad(&last, self.output.padded_in)?, false)
     }
 
     /// `(rows, heads * head_dim)` → rotated `(heads, rows, head_dim)`.
@@ -473,6 +578,15 @@ impl Llama {
             .i(i)
             .map_err(|e| ModelError::Internal(format!("generation: {e}")))
     }
+}
+
+/// `x` `(rows, n)` with zero columns up to `width`.
+fn pad(x: &Tensor, width: usize) -> CResult<Tensor> {
+    let n = x.dim(1)?;
+    if n >= width {
+        return Ok(x.clone());
+    }
+    x.pad_with_zeros(1, 0, width - n)
 }
 
 fn rotary_tables(config: &Config, device: &Device) -> CResult<(Tensor, Tensor)> {

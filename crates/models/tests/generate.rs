@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use warmline_domain::{
     ErrorCode, FinishReason, GenerateEvent, GenerateRequest, Generator, PromptRole,
 };
+use warmline_models::llama::LoadOptions;
 use warmline_models::{
     ChatModel, ChatRole, Finish, GenerateOptions, Generation, GeneratorHandle, MAX_BATCH, Manifest,
     Sequence, chatml, locate,
@@ -103,7 +104,11 @@ fn the_forward_pass_matches_candles_reference_llama() {
     let path = model_path();
     let question = prompt("How long does a refund take to reach my card?");
     let tokens = 16;
-    let mut quantized = ChatModel::load_with(&path, Some(false)).unwrap();
+    let exact = LoadOptions {
+        dense: Some(false),
+        pad_for_vnni: false,
+    };
+    let mut quantized = ChatModel::load_with(&path, exact).unwrap();
     assert!(!quantized.llama().has_dense_weights());
     let ids = quantized.encode(&question).unwrap();
 
@@ -159,32 +164,47 @@ fn the_forward_pass_matches_candles_reference_llama() {
     assert_eq!(ours.generated_tokens, tokens);
     assert_eq!(ours.text, want_text);
 
-    // The dense prompt path: the same first token, scores within 5% of their spread (the
-    // quantized path rounds activations to 8 bits; the reference itself moves by ~2.5% between
-    // its one-token and many-token kernels).
-    let dense = ChatModel::load_with(&path, Some(true)).unwrap();
-    assert!(dense.llama().has_dense_weights());
-    let mut cache = dense.llama().new_cache();
-    let mut segment = [warmline_models::llama::Segment {
-        cache: &mut cache,
-        rows: ids.len(),
-    }];
-    let ours = dense
-        .llama()
-        .forward(&ids, &mut segment)
-        .unwrap()
-        .squeeze(0)
-        .unwrap();
-    assert_eq!(argmax(&ours), want[0]);
+    // The fast paths (dense prompt weights; VNNI kernels on padded matrices): the same first
+    // token, scores within 5% of their spread (8-bit activations are rounded in blocks of 32
+    // or 256; the reference itself moves by ~2.5% between its one-token and many-token
+    // kernels).
     let spread = (first.max(0).unwrap() - first.min(0).unwrap())
         .unwrap()
         .to_scalar::<f32>()
         .unwrap();
-    let worst = difference(&ours, &first);
-    assert!(
-        worst < 0.05 * spread,
-        "dense scores differ by {worst} (spread {spread})"
-    );
+    for options in [
+        LoadOptions {
+            dense: Some(true),
+            pad_for_vnni: false,
+        },
+        LoadOptions {
+            dense: Some(false),
+            pad_for_vnni: true,
+        },
+    ] {
+        let fast = ChatModel::load_with(&path, options).unwrap();
+        assert_eq!(
+            fast.llama().has_dense_weights(),
+            options.dense == Some(true)
+        );
+        let mut cache = fast.llama().new_cache();
+        let mut segment = [warmline_models::llama::Segment {
+            cache: &mut cache,
+            rows: ids.len(),
+        }];
+        let ours = fast
+            .llama()
+            .forward(&ids, &mut segment)
+            .unwrap()
+            .squeeze(0)
+            .unwrap();
+        assert_eq!(argmax(&ours), want[0], "{options:?}");
+        let worst = difference(&ours, &first);
+        assert!(
+            worst < 0.05 * spread,
+            "{options:?}: scores differ by {worst} (spread {spread})"
+        );
+    }
 }
 
 /// Sequences decoded together in one batch get exactly the answers they get alone.
