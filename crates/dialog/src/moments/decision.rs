@@ -73,7 +73,11 @@ pub struct Signal {
 
 impl Signal {
     pub(crate) fn new(reason: Reason, score: f32, detail: impl Into<String>) -> Self {
-        Self { reason, score, detail: detail.into() }
+        Self {
+            reason,
+            score,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -147,11 +151,26 @@ impl Decision {
                 false => format!("{} ({})", s.reason.describe(), s.detail),
             })
             .collect();
-        let why = if why.is_empty() { "nothing fired".to_owned() } else { why.join("; ") };
+        let why = if why.is_empty() {
+            "nothing fired".to_owned()
+        } else {
+            why.join("; ")
+        };
         match (self.escalate, &self.forced_by) {
-            (true, Some(reason)) => format!("hand over ({}): {why}; {reason} always escalates", self.route.as_str()),
-            (true, None) => format!("hand over ({}): {why}; score {:.2} reaches {:.2}", self.route.as_str(), self.score, self.threshold),
-            (false, _) => format!("keep with the bot: {why}; score {:.2} below {:.2}", self.score, self.threshold),
+            (true, Some(reason)) => format!(
+                "hand over ({}): {why}; {reason} always escalates",
+                self.route.as_str()
+            ),
+            (true, None) => format!(
+                "hand over ({}): {why}; score {:.2} reaches {:.2}",
+                self.route.as_str(),
+                self.score,
+                self.threshold
+            ),
+            (false, _) => format!(
+                "keep with the bot: {why}; score {:.2} below {:.2}",
+                self.score, self.threshold
+            ),
         }
     }
 }

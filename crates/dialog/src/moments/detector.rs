@@ -54,7 +54,10 @@ impl Detector {
     }
 
     /// Topics recognised by meaning: `(topic index, similarity)`.
-    async fn meaning_hits(&self, ctx: &Context) -> Result<Vec<(usize, f32)>, warmline_domain::DomainError> {
+    async fn meaning_hits(
+        &self,
+        ctx: &Context,
+    ) -> Result<Vec<(usize, f32)>, warmline_domain::DomainError> {
         let Some(embedder) = &self.embedder else {
             return Ok(Vec::new());
         };
@@ -65,10 +68,18 @@ impl Detector {
         let examples = self
             .examples
             .get_or_try_init(|| async {
-                let all: Vec<String> = rules.topics.iter().flat_map(|t| t.exemplars.clone()).collect();
+                let all: Vec<String> = rules
+                    .topics
+                    .iter()
+                    .flat_map(|t| t.exemplars.clone())
+                    .collect();
                 let mut vectors = embedder.embed(all).await?.into_iter();
                 Ok::<_, warmline_domain::DomainError>(
-                    rules.topics.iter().map(|t| vectors.by_ref().take(t.exemplars.len()).collect()).collect(),
+                    rules
+                        .topics
+                        .iter()
+                        .map(|t| vectors.by_ref().take(t.exemplars.len()).collect())
+                        .collect(),
                 )
             })
             .await?;
@@ -77,7 +88,10 @@ impl Detector {
             return Ok(Vec::new());
         }
         let message = embedder.embed(vec![text]).await?;
-        Ok(message.first().map(|m| rules.meaning_hits(m, examples)).unwrap_or_default())
+        Ok(message
+            .first()
+            .map(|m| rules.meaning_hits(m, examples))
+            .unwrap_or_default())
     }
 
     fn decide(&self, ctx: &Context, meaning: &[(usize, f32)]) -> Decision {
@@ -86,9 +100,18 @@ impl Detector {
         let toks = tokens(&ctx.message);
         let mut signals: Vec<Signal> = Vec::new();
         if policy.explicit.asks_for_person(&toks) {
-            signals.push(Signal::new(Reason::ExplicitRequest, weights.explicit_request, ""));
+            signals.push(Signal::new(
+                Reason::ExplicitRequest,
+                weights.explicit_request,
+                "",
+            ));
         }
-        let turns: Vec<&str> = ctx.history.iter().map(|t| t.customer.as_str()).chain([ctx.message.as_str()]).collect();
+        let turns: Vec<&str> = ctx
+            .history
+            .iter()
+            .map(|t| t.customer.as_str())
+            .chain([ctx.message.as_str()])
+            .collect();
         signals.extend(policy.frustration.assess(&turns, weights));
         signals.extend(policy.repeat.repeated_failure(ctx, weights));
         signals.extend(policy.repeat.rephrased(ctx, weights));
@@ -101,29 +124,56 @@ impl Detector {
                     Hit::Phrase => "phrase".to_owned(),
                     Hit::Meaning(sim) => format!("similar to an example ({sim:.2})"),
                 };
-                signals.push(Signal::new(Reason::HighStakes(topic.name.clone()), topic.weight, detail));
+                signals.push(Signal::new(
+                    Reason::HighStakes(topic.name.clone()),
+                    topic.weight,
+                    detail,
+                ));
             }
         }
         let mut route = Route::Agent;
         let mut forced_by = None;
-        for rule in policy.channel_rules.iter().filter(|r| r.channels.contains(&ctx.channel)) {
-            let Some(topic) = topics.iter().map(|(i, _)| &policy.topics.topics[*i].name).find(|n| rule.topics.contains(n)) else {
+        for rule in policy
+            .channel_rules
+            .iter()
+            .filter(|r| r.channels.contains(&ctx.channel))
+        {
+            let Some(topic) = topics
+                .iter()
+                .map(|(i, _)| &policy.topics.topics[*i].name)
+                .find(|n| rule.topics.contains(n))
+            else {
                 continue;
             };
             let detail = format!("{topic} on {} goes to {}", ctx.channel, rule.route.as_str());
-            signals.push(Signal::new(Reason::ChannelRule, weights.channel_rule, detail));
-            route = if rule.route == Route::Voice { Route::Voice } else { route };
+            signals.push(Signal::new(
+                Reason::ChannelRule,
+                weights.channel_rule,
+                detail,
+            ));
+            route = if rule.route == Route::Voice {
+                Route::Voice
+            } else {
+                route
+            };
             forced_by.get_or_insert(Reason::ChannelRule);
         }
         signals.sort_by(|a, b| b.score.total_cmp(&a.score));
-        if let Some(always) = signals.iter().find(|s| policy.always.contains(&s.reason.code())) {
+        if let Some(always) = signals
+            .iter()
+            .find(|s| policy.always.contains(&s.reason.code()))
+        {
             forced_by = Some(always.reason.clone());
         }
         let threshold = policy.threshold_for(ctx.tier.as_deref());
         if let Some(tier) = ctx.tier.as_deref().map(|t| t.trim().to_lowercase())
             && policy.tiers.contains_key(&tier)
         {
-            signals.push(Signal::new(Reason::Tier(tier), 0.0, format!("threshold {threshold:.2}")));
+            signals.push(Signal::new(
+                Reason::Tier(tier),
+                0.0,
+                format!("threshold {threshold:.2}"),
+            ));
         }
         let score = signals.iter().fold(0.0, |sum, s| sum + s.score);
         let decision = Decision {
@@ -147,7 +197,13 @@ impl Detector {
 
     /// Topics recognised by phrase, then by meaning (a topic counted once).
     fn topics(&self, toks: &[super::text::Token], meaning: &[(usize, f32)]) -> Vec<(usize, Hit)> {
-        let mut hits: Vec<(usize, Hit)> = self.policy.topics.phrase_hits(toks).into_iter().map(|i| (i, Hit::Phrase)).collect();
+        let mut hits: Vec<(usize, Hit)> = self
+            .policy
+            .topics
+            .phrase_hits(toks)
+            .into_iter()
+            .map(|i| (i, Hit::Phrase))
+            .collect();
         for (i, sim) in meaning {
             if !hits.iter().any(|(j, _)| j == i) {
                 hits.push((*i, Hit::Meaning(*sim)));

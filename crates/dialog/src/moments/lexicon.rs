@@ -7,14 +7,57 @@ pub(crate) const CLASSES: &[(&str, &[&str])] = &[
     (
         "person",
         &[
-            "person", "human", "human being", "agent", "representative", "rep", "operator",
-            "manager", "supervisor", "team lead", "associate", "live chat", "customer service",
-            "customer support", "customer care", "support team", "real people", "actual people",
+            "person",
+            "human",
+            "human being",
+            "agent",
+            "representative",
+            "rep",
+            "operator",
+            "manager",
+            "supervisor",
+            "team lead",
+            "associate",
+            "live chat",
+            "customer service",
+            "customer support",
+            "customer care",
+            "support team",
+            "real people",
+            "actual people",
         ],
     ),
-    ("someone", &["someone", "somebody", "anyone", "anybody", "people", "staff"]),
-    ("bot", &["bot", "bots", "robot", "robots", "machine", "ai", "automated", "chatbot"]),
-    ("qualifier", &["real", "live", "actual", "proper", "an actual", "a real", "a live"]),
+    (
+        "someone",
+        &[
+            "someone", "somebody", "anyone", "anybody", "people", "staff",
+        ],
+    ),
+    (
+        "bot",
+        &[
+            "bot",
+            "bots",
+            "robot",
+            "robots",
+            "machine",
+            "ai",
+            "automated",
+            "chatbot",
+        ],
+    ),
+    (
+        "qualifier",
+        &[
+            "real",
+            "live",
+            "actual",
+            "proper",
+            "an actual",
+            "a real",
+            "a live",
+        ],
+    ),
 ];
 
 /// Patterns of an explicit request for a person, built in.
@@ -54,9 +97,25 @@ pub(crate) const NEGATION_WINDOW: usize = 3;
 
 /// Words that strengthen a feeling when just before it ("so annoying").
 pub(crate) const INTENSIFIERS: &[&str] = &[
-    "very", "so", "really", "extremely", "super", "totally", "absolutely", "incredibly",
-    "beyond", "completely", "utterly", "truly", "fucking", "freaking", "effing", "bloody",
-    "seriously", "most", "too",
+    "very",
+    "so",
+    "really",
+    "extremely",
+    "super",
+    "totally",
+    "absolutely",
+    "incredibly",
+    "beyond",
+    "completely",
+    "utterly",
+    "truly",
+    "fucking",
+    "freaking",
+    "effing",
+    "bloody",
+    "seriously",
+    "most",
+    "too",
 ];
 
 /// Words that soften it ("a bit annoying").
@@ -81,7 +140,10 @@ pub(crate) const FRUSTRATION: &[(&str, f32)] = &[
     ("frustrated|frustrating", 0.6),
     ("disappointed|disappointing|disappointment", 0.5),
     ("hate", 0.6),
-    ("disgusting|disgusted|disgraceful|appalling|appalled|atrocious", 0.8),
+    (
+        "disgusting|disgusted|disgraceful|appalling|appalled|atrocious",
+        0.8,
+    ),
     ("unacceptable|outrageous|ridiculous|pathetic", 0.8),
     ("absurd|unbelievable|insane", 0.5),
     ("useless|worthless|incompetent|shambles", 0.8),
@@ -94,7 +156,10 @@ pub(crate) const FRUSTRATION: &[(&str, f32)] = &[
     ("ruined|ruin|ruins", 0.6),
     ("sucks|suck", 0.6),
     ("rip_off|ripoff|ripped_off|robbery|scammed", 0.8),
-    ("fed_up|sick_of|sick_and_tired|tired_of|had_enough|enough_is_enough", 0.8),
+    (
+        "fed_up|sick_of|sick_and_tired|tired_of|had_enough|enough_is_enough",
+        0.8,
+    ),
     ("done_with|so_done|i_am_done", 0.6),
     ("never again", 0.8),
     ("never * shop|order|buy * again", 0.8),
@@ -107,9 +172,15 @@ pub(crate) const FRUSTRATION: &[(&str, f32)] = &[
     ("unfair", 0.7),
     ("kidding_me|are_you_serious", 0.6),
     ("seriously", 0.4),
-    ("ugh|ughh|ughhh|argh|smh|omfg|ffs|for_god_s_sake|for_goodness_sake|come_on", 0.3),
+    (
+        "ugh|ughh|ughhh|argh|smh|omfg|ffs|for_god_s_sake|for_goodness_sake|come_on",
+        0.3,
+    ),
     // impatience and persistence
-    ("still not|nothing|no|waiting|have_not|has_not|does_not|do_not|did_not|can_not", 0.4),
+    (
+        "still not|nothing|no|waiting|have_not|has_not|does_not|do_not|did_not|can_not",
+        0.4,
+    ),
     ("still", 0.2),
     ("again", 0.2),
     ("=keeps|=kept", 0.3),
@@ -122,12 +193,18 @@ pub(crate) const FRUSTRATION: &[(&str, f32)] = &[
     ("ok|okay|yes|yeah but", 0.3),
     ("been_waiting|waiting_for|waited", 0.3),
     ("for_no_reason|for_nothing|got_nothing|supposed_to", 0.3),
-    ("nobody|no_one * told|tells|help|helps|helped|answer|answers|called|replied|responded", 0.4),
+    (
+        "nobody|no_one * told|tells|help|helps|helped|answer|answers|called|replied|responded",
+        0.4,
+    ),
     // calming cues
     ("lol|lmao|rofl|haha|hahaha|hehe|xd", -0.4),
     ("love|loved|adore|cute|gorgeous|beautiful", -0.4),
     ("thanks|thank_you|appreciate|appreciated|grateful", -0.3),
-    ("awesome|amazing|perfect|wonderful|fantastic|excellent|helpful|great_job", -0.4),
+    (
+        "awesome|amazing|perfect|wonderful|fantastic|excellent|helpful|great_job",
+        -0.4,
+    ),
     ("good|nice|cool", -0.2),
     ("no worries|rush|problem|big_deal", -0.5),
     ("not_a_big_deal|all_good|my_fault|my_bad|my_mistake", -0.5),
@@ -141,22 +218,46 @@ pub(crate) const FRUSTRATION: &[(&str, f32)] = &[
 
 /// Swear words (stems), built in. Masked forms ("f***", "s**t") are recognised separately.
 pub(crate) const PROFANITY: &[&str] = &[
-    "damn", "dammit", "damnit", "goddamn", "crap", "crappy", "hell", "shit", "shitty",
-    "bullshit", "bs", "piss", "ass", "asshole", "fuck", "fucking", "fucked", "fck", "fk",
-    "fkn", "wtf", "stfu", "bastard", "screw you", "screw this", "screw that", "effing",
+    "damn",
+    "dammit",
+    "damnit",
+    "goddamn",
+    "crap",
+    "crappy",
+    "hell",
+    "shit",
+    "shitty",
+    "bullshit",
+    "bs",
+    "piss",
+    "ass",
+    "asshole",
+    "fuck",
+    "fucking",
+    "fucked",
+    "fck",
+    "fk",
+    "fkn",
+    "wtf",
+    "stfu",
+    "bastard",
+    "screw you",
+    "screw this",
+    "screw that",
+    "effing",
 ];
 
 /// Emoji that show anger, and emoji that show a good mood.
 pub(crate) const ANGRY_EMOJI: &[char] = &['😡', '🤬', '😠', '😤', '👿', '💢', '🖕'];
 pub(crate) const CALM_EMOJI: &[char] = &[
-    '😂', '🤣', '😍', '🥰', '😊', '😄', '😃', '😁', '😅', '🙂', '😀', '❤', '👍', '😘', '🥳',
-    '🙈', '😆', '💕', '🔥',
+    '😂', '🤣', '😍', '🥰', '😊', '😄', '😃', '😁', '😅', '🙂', '😀', '❤', '👍', '😘', '🥳', '🙈',
+    '😆', '💕', '🔥',
 ];
 
 /// All-caps words that are abbreviations, not shouting.
 pub(crate) const ACRONYMS: &[&str] = &[
-    "OK", "ID", "PIN", "CVV", "APR", "USD", "CAD", "JM", "TV", "TVS", "UPS", "USPS", "SMS",
-    "PDF", "QR", "ET", "PT", "GST", "HST", "PST", "US", "USA", "UK", "EU", "BC", "ON", "FAQ",
-    "LOL", "OMG", "LMAO", "ASAP", "FYI", "BTW", "ER", "BBB", "FTC", "DM", "AM", "PM", "XL",
-    "XXL", "XS", "SUV", "USB", "HDMI", "LED", "PS5", "IOS", "AI", "I", "A", "DIY", "RSVP",
+    "OK", "ID", "PIN", "CVV", "APR", "USD", "CAD", "JM", "TV", "TVS", "UPS", "USPS", "SMS", "PDF",
+    "QR", "ET", "PT", "GST", "HST", "PST", "US", "USA", "UK", "EU", "BC", "ON", "FAQ", "LOL",
+    "OMG", "LMAO", "ASAP", "FYI", "BTW", "ER", "BBB", "FTC", "DM", "AM", "PM", "XL", "XXL", "XS",
+    "SUV", "USB", "HDMI", "LED", "PS5", "IOS", "AI", "I", "A", "DIY", "RSVP",
 ];

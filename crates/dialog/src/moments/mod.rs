@@ -60,7 +60,10 @@ pub struct PastTurn {
 
 impl PastTurn {
     pub fn new(customer: impl Into<String>, bot: BotOutcome) -> Self {
-        Self { customer: customer.into(), bot }
+        Self {
+            customer: customer.into(),
+            bot,
+        }
     }
 }
 
@@ -90,7 +93,11 @@ pub struct Context {
 impl Context {
     /// A single message with no history.
     pub fn new(message: impl Into<String>, channel: Channel) -> Self {
-        Self { message: message.into(), channel, ..Self::default() }
+        Self {
+            message: message.into(),
+            channel,
+            ..Self::default()
+        }
     }
 
     /// The context of the latest customer message in `messages` (a transcript, oldest first):
@@ -110,7 +117,12 @@ impl Context {
             }
         }
         let latest = history.pop()?;
-        Some(Self { message: latest.customer, history, channel, ..Self::default() })
+        Some(Self {
+            message: latest.customer,
+            history,
+            channel,
+            ..Self::default()
+        })
     }
 
     pub fn with_history(mut self, history: Vec<PastTurn>) -> Self {

@@ -112,7 +112,16 @@ fn compile_sequence(source: &str, classes: &Classes) -> Result<Sequence, String>
         (Some(Element::Gap(_)), _) | (_, Some(Element::Gap(_))) => {
             Err("a pattern can't start or end with a gap (`*`, `**`)".into())
         }
-        _ if !elements.iter().any(|e| matches!(e, Element::Words { optional: false, .. })) => {
+        _ if !elements.iter().any(|e| {
+            matches!(
+                e,
+                Element::Words {
+                    optional: false,
+                    ..
+                }
+            )
+        }) =>
+        {
             Err("a pattern needs at least one word that isn't optional".into())
         }
         _ => Ok(Sequence {
@@ -153,7 +162,13 @@ fn compile_words(word: &str, classes: &Classes) -> Result<Element, String> {
 fn phrase(text: &str, exact: bool) -> Result<Vec<Word>, String> {
     let words: Vec<Word> = tokens(text)
         .into_iter()
-        .map(|t| if exact { Word::Exact(t.raw) } else { Word::Stem(t.stem) })
+        .map(|t| {
+            if exact {
+                Word::Exact(t.raw)
+            } else {
+                Word::Stem(t.stem)
+            }
+        })
         .collect();
     if words.is_empty() {
         return Err(format!("`{text}` has no words"));
@@ -165,10 +180,7 @@ impl Sequence {
     fn find(&self, tokens: &[Token]) -> Vec<Span> {
         let starts = if self.at_start { 0..1 } else { 0..tokens.len() };
         starts
-            .filter_map(|start| {
-                self.match_from(0, start, tokens)
-                    .map(|end| (start, end))
-            })
+            .filter_map(|start| self.match_from(0, start, tokens).map(|end| (start, end)))
             .collect()
     }
 
@@ -185,10 +197,21 @@ impl Sequence {
                 let matched = options.iter().find_map(|option| {
                     let end = pos + option.len();
                     let fits = end <= tokens.len()
-                        && option.iter().zip(&tokens[pos..end]).all(|(w, t)| w.matches(t));
-                    if fits { self.match_from(i + 1, end, tokens) } else { None }
+                        && option
+                            .iter()
+                            .zip(&tokens[pos..end])
+                            .all(|(w, t)| w.matches(t));
+                    if fits {
+                        self.match_from(i + 1, end, tokens)
+                    } else {
+                        None
+                    }
                 });
-                matched.or_else(|| optional.then(|| self.match_from(i + 1, pos, tokens)).flatten())
+                matched.or_else(|| {
+                    optional
+                        .then(|| self.match_from(i + 1, pos, tokens))
+                        .flatten()
+                })
             }
         }
     }
@@ -219,24 +242,39 @@ mod tests {
     fn words_match_any_form_and_exact_words_only_theirs() {
         assert!(hits("someone * use my card", "someone just used my card!"));
         assert!(hits("account * lock", "my account is locked"));
-        assert!(!hits("account * =locked", "how long does an account lock last"));
+        assert!(!hits(
+            "account * =locked",
+            "how long does an account lock last"
+        ));
         assert!(hits("account * =locked", "my account was locked"));
     }
 
     #[test]
     fn alternatives_classes_options_and_gaps() {
-        assert!(hits("my @relative =passed|=died", "my mom passed last week"));
+        assert!(hits(
+            "my @relative =passed|=died",
+            "my mom passed last week"
+        ));
         assert!(hits("my @relative s", "my late husband's card"));
         assert!(hits("card got|was? stolen", "card stolen"));
-        assert!(hits("paid ** someone_else", "i paid the balance of someone else"));
-        assert!(!hits("sent * wrong", "i sent it to my brother who had the wrong one"));
+        assert!(hits(
+            "paid ** someone_else",
+            "i paid the balance of someone else"
+        ));
+        assert!(!hits(
+            "sent * wrong",
+            "i sent it to my brother who had the wrong one"
+        ));
     }
 
     #[test]
     fn anchors_and_conjunctions() {
         assert!(hits("^ agent|human $", "Agent!"));
         assert!(!hits("^ agent|human $", "the agent said"));
-        assert!(hits("link & typed * card", "clicked a link in a text then typed in my card"));
+        assert!(hits(
+            "link & typed * card",
+            "clicked a link in a text then typed in my card"
+        ));
         assert!(!hits("link & typed * card", "typed in my card number"));
     }
 

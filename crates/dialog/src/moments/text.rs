@@ -221,14 +221,13 @@ pub(crate) fn stem(word: &str) -> String {
 
 /// Words that carry no topic: left out when comparing two questions.
 const STOP_WORDS: &[&str] = &[
-    "a", "about", "actually", "again", "all", "also", "am", "an", "and", "any", "are", "as",
-    "at", "be", "been", "but", "by", "can", "come", "could", "did", "do", "does", "for", "from",
-    "get", "got", "had", "has", "have", "hello", "hey", "hi", "how", "i", "if", "in", "is", "it",
-    "just", "know", "like", "me", "my", "need", "no", "not", "now", "of", "ok", "okay", "on",
-    "or", "our", "please", "really", "s", "should", "so", "some", "tell", "than", "thank",
-    "thanks", "that", "the", "then", "there", "this", "to", "too", "u", "up", "us", "want",
-    "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would",
-    "yes", "you", "your",
+    "a", "about", "actually", "again", "all", "also", "am", "an", "and", "any", "are", "as", "at",
+    "be", "been", "but", "by", "can", "come", "could", "did", "do", "does", "for", "from", "get",
+    "got", "had", "has", "have", "hello", "hey", "hi", "how", "i", "if", "in", "is", "it", "just",
+    "know", "like", "me", "my", "need", "no", "not", "now", "of", "ok", "okay", "on", "or", "our",
+    "please", "really", "s", "should", "so", "some", "tell", "than", "thank", "thanks", "that",
+    "the", "then", "there", "this", "to", "too", "u", "up", "us", "want", "was", "we", "were",
+    "what", "when", "where", "which", "who", "why", "will", "with", "would", "yes", "you", "your",
 ];
 
 /// The stems of a message's content words (stop words left out).
@@ -259,7 +258,11 @@ pub(crate) fn similarity(a: &[String], b: &[String]) -> f32 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
-    let hits = |x: &[String], y: &[String]| x.iter().filter(|w| y.iter().any(|v| same_word(w, v))).count();
+    let hits = |x: &[String], y: &[String]| {
+        x.iter()
+            .filter(|w| y.iter().any(|v| same_word(w, v)))
+            .count()
+    };
     (hits(a, b) + hits(b, a)) as f32 / (a.len() + b.len()) as f32
 }
 
@@ -280,13 +283,19 @@ mod tests {
     fn contractions_and_chat_spellings_expand() {
         assert_eq!(raw("I don't"), ["i", "do", "not"]);
         assert_eq!(raw("can't, won't"), ["can", "not", "will", "not"]);
-        assert_eq!(raw("im sure u cant"), ["i", "am", "sure", "you", "can", "not"]);
+        assert_eq!(
+            raw("im sure u cant"),
+            ["i", "am", "sure", "you", "can", "not"]
+        );
         assert_eq!(raw("my mom’s card"), ["my", "mom", "s", "card"]);
     }
 
     #[test]
     fn quoted_mentions_are_dropped_but_apostrophes_kept() {
-        assert_eq!(raw("the word 'lawyer' in your terms"), ["the", "word", "in", "your", "terms"]);
+        assert_eq!(
+            raw("the word 'lawyer' in your terms"),
+            ["the", "word", "in", "your", "terms"]
+        );
         assert_eq!(raw("he said \"sue them\" lol"), ["he", "said", "lol"]);
         assert_eq!(raw("it's my dad's"), ["it", "s", "my", "dad", "s"]);
     }

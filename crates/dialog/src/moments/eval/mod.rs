@@ -59,11 +59,18 @@ pub struct EvalSet {
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     #[error("cannot read evaluation set {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("{origin}: item {id}: {message}")]
-    Invalid { origin: String, id: String, message: String },
+    Invalid {
+        origin: String,
+        id: String,
+        message: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -182,7 +189,9 @@ fn item_from_raw(item: &RawItem) -> Result<EvalItem, String> {
         .map(|(say, bot)| match bot {
             Some(RawBot::Answered) => Ok(PastTurn::new(say.clone(), BotOutcome::Answered)),
             Some(RawBot::NoAnswer) => Ok(PastTurn::new(say.clone(), BotOutcome::NoAnswer)),
-            None => Err("every turn but the last needs `bot: answered` or `bot: no_answer`".to_owned()),
+            None => {
+                Err("every turn but the last needs `bot: answered` or `bot: no_answer`".to_owned())
+            }
         })
         .collect::<Result<Vec<_>, _>>()?;
     let route = match item.route.as_deref() {
@@ -228,4 +237,44 @@ pub async fn evaluate(detector: &Detector, set: &EvalSet) -> Report {
         });
     }
     Report { outcomes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_checked() {
+        let bad = |yaml: &str| EvalSet::from_yaml(yaml, "t.yaml").unwrap_err().to_string();
+        let one = |rest: &str| format!("items:\n  - {{id: a, split: dev, category: c, {rest}}}\n");
+        assert!(bad(&one("escalate: true, say: hi")).contains("reason"));
+        assert!(bad(&one("escalate: false, must: true, say: hi")).contains("must"));
+        assert!(bad(&one("escalate: false")).contains("say"));
+        assert!(bad(&one("escalate: false, say: hi, colour: red")).contains("colour"));
+        let turns = "escalate: false, turns: [{say: a, bot: answered}, {say: b, bot: answered}]";
+        assert!(bad(&one(turns)).contains("last turn"));
+        let twice = "items:\n  - {id: a, split: dev, category: c, escalate: false, say: x}\n  - {id: a, split: test, category: c, escalate: false, say: y}\n";
+        assert!(bad(twice).contains("duplicate"));
+    }
+
+    #[test]
+    fn a_dialogue_becomes_a_context() {
+        let yaml = "items:\n  - id: a\n    split: test\n    category: c\n    escalate: true\n    reason: x\n    channel: sms\n    tier: vip\n    step: {failures: 1, critical: true}\n    turns:\n      - {say: one, bot: no_answer}\n      - {say: two}\n";
+        let set = EvalSet::from_yaml(yaml, "t.yaml").unwrap();
+        let item = &set.items[0];
+        assert_eq!(item.context.message, "two");
+        assert_eq!(
+            item.context.history,
+            [PastTurn::new("one", BotOutcome::NoAnswer)]
+        );
+        assert_eq!(item.context.channel, Channel::Sms);
+        assert_eq!(
+            item.context.step,
+            Some(StepState {
+                failures: 1,
+                experience_critical: true
+            })
+        );
+        assert_eq!(item.split, Split::Test);
+    }
 }

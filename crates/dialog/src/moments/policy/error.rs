@@ -69,7 +69,10 @@ fn field_at(text: &str, offset: usize) -> String {
     for line in text.split_inclusive('\n') {
         let end = start + line.len();
         let trimmed = line.trim();
-        if let Some(name) = trimmed.strip_prefix("[[").and_then(|l| l.split("]]").next()) {
+        if let Some(name) = trimmed
+            .strip_prefix("[[")
+            .and_then(|l| l.split("]]").next())
+        {
             let name = name.trim().to_owned();
             let n = counts.entry(name.clone()).or_insert(0);
             table = format!("{name}[{n}]");
@@ -103,7 +106,8 @@ mod tests {
 
     #[test]
     fn the_field_is_the_table_and_key_at_the_offset() {
-        let text = "[decision]\nthreshold = \"x\"\n\n[[topics]]\nname = \"a\"\n\n[[topics]]\nweight = 2\n";
+        let text =
+            "[decision]\nthreshold = \"x\"\n\n[[topics]]\nname = \"a\"\n\n[[topics]]\nweight = 2\n";
         let at = |needle: &str| field_at(text, text.find(needle).unwrap());
         assert_eq!(at("\"x\""), "decision.threshold");
         assert_eq!(at("weight"), "topics[1].weight");

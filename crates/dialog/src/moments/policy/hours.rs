@@ -35,18 +35,33 @@ const DAYS: [(&str, Weekday); 7] = [
 impl BusinessHours {
     /// Validates the `[hours]` table; errors are `(field, message)`.
     pub(crate) fn from_raw(raw: &RawHours) -> Result<Self, (String, String)> {
-        let offset = parse_offset(&raw.utc_offset)
-            .ok_or_else(|| ("hours.utc_offset".to_owned(), format!("{:?} is not an offset such as \"-05:00\" or \"+01:00\"", raw.utc_offset)))?;
+        let offset = parse_offset(&raw.utc_offset).ok_or_else(|| {
+            (
+                "hours.utc_offset".to_owned(),
+                format!(
+                    "{:?} is not an offset such as \"-05:00\" or \"+01:00\"",
+                    raw.utc_offset
+                ),
+            )
+        })?;
         let closed = raw
             .closed_dates
             .iter()
             .enumerate()
             .map(|(i, d)| {
-                parse_date(d).ok_or_else(|| (format!("hours.closed_dates[{i}]"), format!("{d:?} is not a date such as \"2026-12-25\"")))
+                parse_date(d).ok_or_else(|| {
+                    (
+                        format!("hours.closed_dates[{i}]"),
+                        format!("{d:?} is not a date such as \"2026-12-25\""),
+                    )
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if raw.open.is_empty() {
-            return Err(("hours.open".into(), "list at least one opening window".into()));
+            return Err((
+                "hours.open".into(),
+                "list at least one opening window".into(),
+            ));
         }
         let mut windows = Vec::new();
         for (i, w) in raw.open.iter().enumerate() {
@@ -56,20 +71,45 @@ impl BusinessHours {
                 let n = DAYS
                     .iter()
                     .position(|(name, _)| name.eq_ignore_ascii_case(day.trim()))
-                    .ok_or_else(|| (field("days"), format!("unknown day {day:?}; use mon, tue, wed, thu, fri, sat, sun")))?;
+                    .ok_or_else(|| {
+                        (
+                            field("days"),
+                            format!("unknown day {day:?}; use mon, tue, wed, thu, fri, sat, sun"),
+                        )
+                    })?;
                 days[n] = true;
             }
             if w.days.is_empty() {
                 return Err((field("days"), "list at least one day".into()));
             }
-            let from = parse_time(&w.from).ok_or_else(|| (field("from"), format!("{:?} is not a time such as \"08:00\"", w.from)))?;
-            let to = parse_time(&w.to).ok_or_else(|| (field("to"), format!("{:?} is not a time such as \"22:00\" (or \"24:00\")", w.to)))?;
+            let from = parse_time(&w.from).ok_or_else(|| {
+                (
+                    field("from"),
+                    format!("{:?} is not a time such as \"08:00\"", w.from),
+                )
+            })?;
+            let to = parse_time(&w.to).ok_or_else(|| {
+                (
+                    field("to"),
+                    format!("{:?} is not a time such as \"22:00\" (or \"24:00\")", w.to),
+                )
+            })?;
             if to <= from {
-                return Err((field("to"), format!("closing time {} must be after opening time {} (split a window that passes midnight in two)", w.to, w.from)));
+                return Err((
+                    field("to"),
+                    format!(
+                        "closing time {} must be after opening time {} (split a window that passes midnight in two)",
+                        w.to, w.from
+                    ),
+                ));
             }
             windows.push(Window { days, from, to });
         }
-        Ok(Self { offset, closed, windows })
+        Ok(Self {
+            offset,
+            closed,
+            windows,
+        })
     }
 
     /// Whether people are working at `at` (any offset; converted to the policy's).
@@ -101,7 +141,10 @@ impl BusinessHours {
             self.windows
                 .iter()
                 .filter(|w| w.days[day])
-                .map(|w| date.midnight().assume_offset(self.offset) + Duration::minutes(i64::from(w.from)))
+                .map(|w| {
+                    date.midnight().assume_offset(self.offset)
+                        + Duration::minutes(i64::from(w.from))
+                })
                 .filter(|start| *start >= local)
                 .min()
         })
@@ -124,7 +167,9 @@ fn parse_offset(s: &str) -> Option<UtcOffset> {
         b'-' => (-1, &s[1..]),
         _ => return None,
     };
-    let (h, m) = rest.split_once(':').unwrap_or((rest.get(..2)?, rest.get(2..)?));
+    let (h, m) = rest
+        .split_once(':')
+        .unwrap_or((rest.get(..2)?, rest.get(2..)?));
     let (h, m): (i8, i8) = (two_digits(h)?, two_digits(m)?);
     if h > 14 || m > 59 {
         return None;
@@ -167,8 +212,16 @@ mod tests {
             utc_offset: "-05:00".into(),
             closed_dates: vec!["2026-12-25".into()],
             open: vec![
-                RawWindow { days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).into(), from: "08:00".into(), to: "22:00".into() },
-                RawWindow { days: vec!["sat".into()], from: "10:00".into(), to: "16:00".into() },
+                RawWindow {
+                    days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).into(),
+                    from: "08:00".into(),
+                    to: "22:00".into(),
+                },
+                RawWindow {
+                    days: vec!["sat".into()],
+                    from: "10:00".into(),
+                    to: "16:00".into(),
+                },
             ],
         };
         BusinessHours::from_raw(&raw).unwrap()
@@ -201,16 +254,36 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_field() {
-        let mut raw = RawHours { utc_offset: "EST".into(), closed_dates: vec![], open: vec![] };
-        assert_eq!(BusinessHours::from_raw(&raw).unwrap_err().0, "hours.utc_offset");
+        let mut raw = RawHours {
+            utc_offset: "EST".into(),
+            closed_dates: vec![],
+            open: vec![],
+        };
+        assert_eq!(
+            BusinessHours::from_raw(&raw).unwrap_err().0,
+            "hours.utc_offset"
+        );
         raw.utc_offset = "-05:00".into();
         raw.closed_dates = vec!["2026-02-30".into()];
-        assert_eq!(BusinessHours::from_raw(&raw).unwrap_err().0, "hours.closed_dates[0]");
+        assert_eq!(
+            BusinessHours::from_raw(&raw).unwrap_err().0,
+            "hours.closed_dates[0]"
+        );
         raw.closed_dates.clear();
-        raw.open = vec![RawWindow { days: vec!["mon".into()], from: "18:00".into(), to: "09:00".into() }];
-        assert_eq!(BusinessHours::from_raw(&raw).unwrap_err().0, "hours.open[0].to");
+        raw.open = vec![RawWindow {
+            days: vec!["mon".into()],
+            from: "18:00".into(),
+            to: "09:00".into(),
+        }];
+        assert_eq!(
+            BusinessHours::from_raw(&raw).unwrap_err().0,
+            "hours.open[0].to"
+        );
         raw.open[0].days = vec!["monday".into()];
-        assert_eq!(BusinessHours::from_raw(&raw).unwrap_err().0, "hours.open[0].days");
+        assert_eq!(
+            BusinessHours::from_raw(&raw).unwrap_err().0,
+            "hours.open[0].days"
+        );
         assert_eq!(parse_offset("+0530"), UtcOffset::from_hms(5, 30, 0).ok());
     }
 }

@@ -65,7 +65,8 @@ impl Policy {
 
     /// Parses and validates policy text; `origin` names it in errors (usually the path).
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, PolicyError> {
-        let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::parse(origin, text, &e))?;
+        let raw: RawPolicy =
+            toml::from_str(text).map_err(|e| PolicyError::parse(origin, text, &e))?;
         build(&raw, origin).map_err(|(field, message)| PolicyError::Invalid {
             origin: origin.to_owned(),
             field,
@@ -110,7 +111,8 @@ impl Default for Policy {
     /// The shipped Juniper Market policy. Its validity is checked by a test, so this can't
     /// fail in a released build; if it ever did, the error names the field.
     fn default() -> Self {
-        Self::from_toml(DEFAULT_POLICY, DEFAULT_ORIGIN).expect("the built-in moments policy is valid")
+        Self::from_toml(DEFAULT_POLICY, DEFAULT_ORIGIN)
+            .expect("the built-in moments policy is valid")
     }
 }
 
@@ -118,7 +120,12 @@ impl Default for Policy {
 pub(crate) fn builtin_classes() -> Classes {
     CLASSES
         .iter()
-        .map(|(name, members)| (name.to_string(), members.iter().map(|m| m.to_string()).collect()))
+        .map(|(name, members)| {
+            (
+                name.to_string(),
+                members.iter().map(|m| m.to_string()).collect(),
+            )
+        })
         .collect()
 }
 
@@ -128,7 +135,11 @@ fn known_reason(code: &str, topics: &TopicRules) -> bool {
         Some(topic) => topics.topics.iter().any(|t| t.name == topic),
         None => matches!(
             code,
-            "explicit_request" | "frustration" | "repeated_failure" | "rephrased_question" | "experience_critical"
+            "explicit_request"
+                | "frustration"
+                | "repeated_failure"
+                | "rephrased_question"
+                | "experience_critical"
         ),
     }
 }
@@ -136,32 +147,55 @@ fn known_reason(code: &str, topics: &TopicRules) -> bool {
 fn build(raw: &RawPolicy, origin: &str) -> Result<Policy, (String, String)> {
     let threshold = raw.decision.threshold;
     if !(threshold > 0.0 && threshold <= 10.0) {
-        return Err(("decision.threshold".into(), format!("{threshold} is out of range (0, 10]")));
+        return Err((
+            "decision.threshold".into(),
+            format!("{threshold} is out of range (0, 10]"),
+        ));
     }
     check_weights(&raw.weights)?;
     let mut classes = builtin_classes();
     for (name, members) in &raw.classes {
         if !is_name(name) {
-            return Err((format!("classes.{name}"), "class names are lower case letters, digits and _".into()));
+            return Err((
+                format!("classes.{name}"),
+                "class names are lower case letters, digits and _".into(),
+            ));
         }
         if members.is_empty() || members.iter().any(|m| m.trim().is_empty()) {
-            return Err((format!("classes.{name}"), "list at least one member, none empty".into()));
+            return Err((
+                format!("classes.{name}"),
+                "list at least one member, none empty".into(),
+            ));
         }
-        classes.entry(name.clone()).or_default().extend(members.iter().cloned());
+        classes
+            .entry(name.clone())
+            .or_default()
+            .extend(members.iter().cloned());
     }
     let topics = TopicRules::build(&raw.topics, &raw.matching, &classes)?;
     for (i, code) in raw.decision.always.iter().enumerate() {
         if !known_reason(code, &topics) {
-            return Err((format!("decision.always[{i}]"), format!("unknown reason {code:?}: use explicit_request, frustration, repeated_failure, rephrased_question, experience_critical or high_stakes:<topic>")));
+            return Err((
+                format!("decision.always[{i}]"),
+                format!(
+                    "unknown reason {code:?}: use explicit_request, frustration, repeated_failure, rephrased_question, experience_critical or high_stakes:<topic>"
+                ),
+            ));
         }
     }
     let mut tiers = BTreeMap::new();
     for (name, tier) in &raw.tiers {
         if !is_name(name) {
-            return Err((format!("tiers.{name}"), "tier names are lower case letters, digits and _".into()));
+            return Err((
+                format!("tiers.{name}"),
+                "tier names are lower case letters, digits and _".into(),
+            ));
         }
         if !(tier.threshold > 0.0 && tier.threshold <= 10.0) {
-            return Err((format!("tiers.{name}.threshold"), format!("{} is out of range (0, 10]", tier.threshold)));
+            return Err((
+                format!("tiers.{name}.threshold"),
+                format!("{} is out of range (0, 10]", tier.threshold),
+            ));
         }
         tiers.insert(name.clone(), tier.threshold);
     }
@@ -195,13 +229,19 @@ fn check_weights(w: &Weights) -> Result<(), (String, String)> {
         ("channel_rule", w.channel_rule),
     ] {
         if !(0.0..=10.0).contains(&v) {
-            return Err((format!("weights.{name}"), format!("{v} is out of range 0..=10")));
+            return Err((
+                format!("weights.{name}"),
+                format!("{v} is out of range 0..=10"),
+            ));
         }
     }
     Ok(())
 }
 
-fn channel_rules(raw: &RawPolicy, topics: &TopicRules) -> Result<Vec<ChannelRule>, (String, String)> {
+fn channel_rules(
+    raw: &RawPolicy,
+    topics: &TopicRules,
+) -> Result<Vec<ChannelRule>, (String, String)> {
     let names: Vec<&str> = topics.topics.iter().map(|t| t.name.as_str()).collect();
     let mut rules = Vec::new();
     for (i, rule) in raw.channel_rules.iter().enumerate() {
@@ -211,7 +251,13 @@ fn channel_rules(raw: &RawPolicy, topics: &TopicRules) -> Result<Vec<ChannelRule
         }
         for topic in &rule.topics {
             if !names.contains(&topic.as_str()) {
-                return Err((f("topics"), format!("unknown topic {topic:?}; the topics are {}", names.join(", "))));
+                return Err((
+                    f("topics"),
+                    format!(
+                        "unknown topic {topic:?}; the topics are {}",
+                        names.join(", ")
+                    ),
+                ));
             }
         }
         if rule.channels.is_empty() {
@@ -222,9 +268,20 @@ fn channel_rules(raw: &RawPolicy, topics: &TopicRules) -> Result<Vec<ChannelRule
             .iter()
             .map(|c| c.parse::<Channel>().map_err(|e| (f("channels"), e)))
             .collect::<Result<Vec<_>, _>>()?;
-        let route = Route::parse(&rule.route)
-            .ok_or_else(|| (f("route"), format!("unknown route {:?}; use \"agent\" or \"voice\"", rule.route)))?;
-        rules.push(ChannelRule { topics: rule.topics.clone(), channels, route });
+        let route = Route::parse(&rule.route).ok_or_else(|| {
+            (
+                f("route"),
+                format!("unknown route {:?}; use \"agent\" or \"voice\"", rule.route),
+            )
+        })?;
+        rules.push(ChannelRule {
+            topics: rule.topics.clone(),
+            channels,
+            route,
+        });
     }
     Ok(rules)
 }
+
+#[cfg(test)]
+mod tests;

@@ -22,16 +22,28 @@ impl RepeatRules {
     pub(crate) fn build(raw: &RawRepeat) -> Result<Self, (String, String)> {
         let f = |name: &str| format!("repeat.{name}");
         if !(1..=10).contains(&raw.no_answers) {
-            return Err((f("no_answers"), format!("{} is out of range 1..=10", raw.no_answers)));
+            return Err((
+                f("no_answers"),
+                format!("{} is out of range 1..=10", raw.no_answers),
+            ));
         }
         if !(1..=10).contains(&raw.step_failures) {
-            return Err((f("step_failures"), format!("{} is out of range 1..=10", raw.step_failures)));
+            return Err((
+                f("step_failures"),
+                format!("{} is out of range 1..=10", raw.step_failures),
+            ));
         }
         if !(raw.similarity > 0.0 && raw.similarity <= 1.0) {
-            return Err((f("similarity"), format!("{} is out of range (0, 1]", raw.similarity)));
+            return Err((
+                f("similarity"),
+                format!("{} is out of range (0, 1]", raw.similarity),
+            ));
         }
         if !(1..=20).contains(&raw.lookback) {
-            return Err((f("lookback"), format!("{} is out of range 1..=20", raw.lookback)));
+            return Err((
+                f("lookback"),
+                format!("{} is out of range 1..=20", raw.lookback),
+            ));
         }
         Ok(Self {
             no_answers: raw.no_answers,
@@ -44,13 +56,26 @@ impl RepeatRules {
     /// "I don't know" several times in a row just before this message, or a journey step
     /// that failed repeatedly.
     pub(crate) fn repeated_failure(&self, ctx: &Context, weights: &Weights) -> Option<Signal> {
-        let misses = ctx.history.iter().rev().take_while(|t| t.bot == BotOutcome::NoAnswer).count();
+        let misses = ctx
+            .history
+            .iter()
+            .rev()
+            .take_while(|t| t.bot == BotOutcome::NoAnswer)
+            .count();
         if misses >= self.no_answers {
-            return Some(Signal::new(Reason::RepeatedFailure, weights.repeated_failure, format!("{misses} answers in a row missing")));
+            return Some(Signal::new(
+                Reason::RepeatedFailure,
+                weights.repeated_failure,
+                format!("{misses} answers in a row missing"),
+            ));
         }
         let failures = ctx.step.as_ref().map_or(0, |s| s.failures);
         (failures >= self.step_failures).then(|| {
-            Signal::new(Reason::RepeatedFailure, weights.repeated_failure, format!("journey step failed {failures} times"))
+            Signal::new(
+                Reason::RepeatedFailure,
+                weights.repeated_failure,
+                format!("journey step failed {failures} times"),
+            )
         })
     }
 
@@ -70,17 +95,34 @@ impl RepeatRules {
                 let before = content_stems(&tokens(&turn.customer));
                 // A shorter re-ask whose words all come from the earlier question counts too
                 // ("where are my points" after "my points didn't show up for my purchase").
-                let sim = if covered(&now, &before) { 1.0 } else { similarity(&now, &before) };
-                (before.len() >= MIN_CONTENT_WORDS && sim >= self.similarity).then_some((sim, turn.bot))
+                let sim = if covered(&now, &before) {
+                    1.0
+                } else {
+                    similarity(&now, &before)
+                };
+                (before.len() >= MIN_CONTENT_WORDS && sim >= self.similarity)
+                    .then_some((sim, turn.bot))
             })
             .collect();
         let best = similar.iter().map(|(s, _)| *s).fold(0.0, f32::max);
         if similar.iter().any(|(_, bot)| *bot == BotOutcome::NoAnswer) {
-            Some(Signal::new(Reason::RephrasedQuestion, weights.rephrased_question, format!("after no answer, overlap {best:.2}")))
+            Some(Signal::new(
+                Reason::RephrasedQuestion,
+                weights.rephrased_question,
+                format!("after no answer, overlap {best:.2}"),
+            ))
         } else if similar.len() >= 2 {
-            Some(Signal::new(Reason::RephrasedQuestion, weights.rephrased_question, format!("asked {} times, overlap {best:.2}", similar.len() + 1)))
+            Some(Signal::new(
+                Reason::RephrasedQuestion,
+                weights.rephrased_question,
+                format!("asked {} times, overlap {best:.2}", similar.len() + 1),
+            ))
         } else if !similar.is_empty() {
-            Some(Signal::new(Reason::RephrasedQuestion, weights.rephrased_after_answer, format!("after an answer, overlap {best:.2}")))
+            Some(Signal::new(
+                Reason::RephrasedQuestion,
+                weights.rephrased_after_answer,
+                format!("after an answer, overlap {best:.2}"),
+            ))
         } else {
             None
         }
@@ -91,9 +133,16 @@ impl RepeatRules {
 /// it (or the bot's last answer) has failed.
 pub(crate) fn experience_critical(ctx: &Context, weights: &Weights) -> Option<Signal> {
     let step = ctx.step.as_ref().filter(|s| s.experience_critical)?;
-    let bot_missed = ctx.history.last().is_some_and(|t| t.bot == BotOutcome::NoAnswer);
+    let bot_missed = ctx
+        .history
+        .last()
+        .is_some_and(|t| t.bot == BotOutcome::NoAnswer);
     Some(if step.failures > 0 || bot_missed {
-        Signal::new(Reason::ExperienceCritical, weights.experience_critical_failure, "after a failure")
+        Signal::new(
+            Reason::ExperienceCritical,
+            weights.experience_critical_failure,
+            "after a failure",
+        )
     } else {
         Signal::new(Reason::ExperienceCritical, weights.experience_critical, "")
     })

@@ -62,33 +62,61 @@ impl FrustrationRules {
             return Err((f("turns"), format!("{} is out of range 1..=10", raw.turns)));
         }
         if !(1..=10).contains(&raw.burst_cues) {
-            return Err((f("burst_cues"), format!("{} is out of range 1..=10", raw.burst_cues)));
+            return Err((
+                f("burst_cues"),
+                format!("{} is out of range 1..=10", raw.burst_cues),
+            ));
         }
-        for (name, v) in [("burst", raw.burst), ("rising", raw.rising), ("mild", raw.mild)] {
+        for (name, v) in [
+            ("burst", raw.burst),
+            ("rising", raw.rising),
+            ("mild", raw.mild),
+        ] {
             if !(v > 0.0 && v <= 10.0) {
                 return Err((f(name), format!("{v} is out of range (0, 10]")));
             }
         }
         for (i, r) in raw.remove.iter().enumerate() {
             if !FRUSTRATION.iter().any(|(p, _)| p == r) {
-                return Err((format!("frustration.remove[{i}]"), format!("{r:?} is not a built-in cue (write it exactly as the built-in lexicon does)")));
+                return Err((
+                    format!("frustration.remove[{i}]"),
+                    format!(
+                        "{r:?} is not a built-in cue (write it exactly as the built-in lexicon does)"
+                    ),
+                ));
             }
         }
         let mut cues = Vec::new();
-        for (source, weight) in FRUSTRATION.iter().filter(|(p, _)| !raw.remove.iter().any(|r| r == p)) {
-            let p = Pattern::compile(source, classes).map_err(|e| ("(built-in) frustration".to_owned(), e))?;
+        for (source, weight) in FRUSTRATION
+            .iter()
+            .filter(|(p, _)| !raw.remove.iter().any(|r| r == p))
+        {
+            let p = Pattern::compile(source, classes)
+                .map_err(|e| ("(built-in) frustration".to_owned(), e))?;
             cues.push((p, *weight));
         }
         for (source, weight) in &raw.add {
             if !(-2.0..=2.0).contains(weight) {
-                return Err((format!("frustration.add.{source:?}"), format!("weight {weight} is out of range -2..=2")));
+                return Err((
+                    format!("frustration.add.{source:?}"),
+                    format!("weight {weight} is out of range -2..=2"),
+                ));
             }
-            let p = Pattern::compile(source, classes).map_err(|e| (format!("frustration.add.{source:?}"), e))?;
+            let p = Pattern::compile(source, classes)
+                .map_err(|e| (format!("frustration.add.{source:?}"), e))?;
             cues.push((p, *weight));
         }
         let mut profanity = compile_all(PROFANITY, classes, "(built-in) profanity")?;
-        profanity.extend(compile_all(&raw.profanity, classes, "frustration.profanity")?);
-        let acronyms = ACRONYMS.iter().map(|a| a.to_string()).chain(raw.acronyms.iter().map(|a| a.to_uppercase())).collect();
+        profanity.extend(compile_all(
+            &raw.profanity,
+            classes,
+            "frustration.profanity",
+        )?);
+        let acronyms = ACRONYMS
+            .iter()
+            .map(|a| a.to_string())
+            .chain(raw.acronyms.iter().map(|a| a.to_uppercase()))
+            .collect();
         Ok(Self {
             turns: raw.turns,
             burst: raw.burst,
@@ -117,18 +145,31 @@ impl FrustrationRules {
         } else if now.score >= self.mild && high >= 2 {
             "sustained"
         } else if now.score >= self.mild {
-            return Some(Signal::new(Reason::Frustration, weights.frustration_mild, "mild, latest turn"));
+            return Some(Signal::new(
+                Reason::Frustration,
+                weights.frustration_mild,
+                "mild, latest turn",
+            ));
         } else {
             return None;
         };
-        Some(Signal::new(Reason::Frustration, weights.frustration, format!("{detail} over {} turns", scores.len())))
+        Some(Signal::new(
+            Reason::Frustration,
+            weights.frustration,
+            format!("{detail} over {} turns", scores.len()),
+        ))
     }
 
     /// Scores one customer turn.
     pub(crate) fn turn(&self, text: &str) -> TurnScore {
         let toks = tokens(text);
         let (mut base, calm, mut cues) = self.lexicon(&toks);
-        let swears = self.profanity.iter().map(|p| p.find(&toks).len()).sum::<usize>() + masked_swears(text);
+        let swears = self
+            .profanity
+            .iter()
+            .map(|p| p.find(&toks).len())
+            .sum::<usize>()
+            + masked_swears(text);
         base += PROFANITY_SCORE * swears.min(2) as f32;
         cues += swears.min(2);
         let angry = text.chars().any(|c| ANGRY_EMOJI.contains(&c));
@@ -136,17 +177,27 @@ impl FrustrationRules {
             base += EMOJI_SCORE;
             cues += 1;
         }
-        let happy = text.chars().filter(|c| CALM_EMOJI.contains(c)).count().min(2);
+        let happy = text
+            .chars()
+            .filter(|c| CALM_EMOJI.contains(c))
+            .count()
+            .min(2);
         let calm = calm - CALM_EMOJI_SCORE * happy as f32;
         let (caps, punct) = (self.shouting(text), punctuation(text));
         let amplifier = caps + punct;
         let felt = base + calm;
         if base > 0.0 && felt > 0.0 {
             cues += usize::from(caps > 0.0) + usize::from(punct > 0.0);
-            return TurnScore { score: felt + amplifier, cues };
+            return TurnScore {
+                score: felt + amplifier,
+                cues,
+            };
         }
         // No cue, or calm outweighs it: caps and "!!" alone say little.
-        TurnScore { score: (amplifier * BARE_AMPLIFIER + felt.min(0.0)).max(0.0), cues }
+        TurnScore {
+            score: (amplifier * BARE_AMPLIFIER + felt.min(0.0)).max(0.0),
+            cues,
+        }
     }
 
     /// Sum of the frustration cues, sum of the calming ones (negative), and the cue count.
@@ -157,7 +208,11 @@ impl FrustrationRules {
             .flat_map(|(p, w)| p.find(toks).into_iter().map(move |s| (s, *w)))
             .collect();
         // Longest first, so "not happy" beats "happy" and "hate to bother" beats "hate".
-        found.sort_by(|a, b| (b.0.1 - b.0.0).cmp(&(a.0.1 - a.0.0)).then(a.0.0.cmp(&b.0.0)));
+        found.sort_by(|a, b| {
+            (b.0.1 - b.0.0)
+                .cmp(&(a.0.1 - a.0.0))
+                .then(a.0.0.cmp(&b.0.0))
+        });
         let mut taken: Vec<Span> = Vec::new();
         let (mut base, mut calm, mut cues) = (0.0, 0.0, 0);
         for (span, weight) in found {
@@ -186,11 +241,18 @@ impl FrustrationRules {
             return 0.0;
         }
         let after = &toks[end..(end + 2).min(toks.len())];
-        if after.iter().any(|t| matches!(t.raw.as_str(), "myself" | "ourselves")) {
+        if after
+            .iter()
+            .any(|t| matches!(t.raw.as_str(), "myself" | "ourselves"))
+        {
             return 0.0;
         }
         let just_before = |patterns: &[Pattern]| {
-            patterns.iter().any(|p| p.find(toks).iter().any(|&(_, e)| e <= start && e + 1 >= start))
+            patterns.iter().any(|p| {
+                p.find(toks)
+                    .iter()
+                    .any(|&(_, e)| e <= start && e + 1 >= start)
+            })
         };
         if just_before(&self.diminishers) {
             weight * SOFTEN
@@ -209,7 +271,11 @@ impl FrustrationRules {
             .collect();
         let caps = words
             .iter()
-            .filter(|w| w.chars().count() >= 2 && w.chars().all(|c| !c.is_lowercase()) && !self.acronyms.contains(**w))
+            .filter(|w| {
+                w.chars().count() >= 2
+                    && w.chars().all(|c| !c.is_lowercase())
+                    && !self.acronyms.contains(**w)
+            })
             .count();
         let shouting = caps >= 4 || (caps >= 2 && caps * 2 >= words.len());
         if shouting { CAPS_SCORE } else { 0.0 }

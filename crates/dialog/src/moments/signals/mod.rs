@@ -55,7 +55,11 @@ pub(crate) fn pattern_before(
 }
 
 /// The spans of `patterns` in `tokens` that no span of `except` overlaps.
-pub(crate) fn spans_without(tokens: &[Token], patterns: &[Pattern], except: &[Pattern]) -> Vec<Span> {
+pub(crate) fn spans_without(
+    tokens: &[Token],
+    patterns: &[Pattern],
+    except: &[Pattern],
+) -> Vec<Span> {
     let blocked: Vec<Span> = except.iter().flat_map(|p| p.find(tokens)).collect();
     patterns
         .iter()

@@ -36,33 +36,56 @@ pub(crate) enum Hit {
 }
 
 impl TopicRules {
-    pub(crate) fn build(raw: &[RawTopic], matching: &RawMatching, classes: &Classes) -> Result<Self, (String, String)> {
+    pub(crate) fn build(
+        raw: &[RawTopic],
+        matching: &RawMatching,
+        classes: &Classes,
+    ) -> Result<Self, (String, String)> {
         if !(matching.embedding_similarity > 0.0 && matching.embedding_similarity <= 1.0) {
-            return Err(("matching.embedding_similarity".into(), format!("{} is out of range (0, 1]", matching.embedding_similarity)));
+            return Err((
+                "matching.embedding_similarity".into(),
+                format!("{} is out of range (0, 1]", matching.embedding_similarity),
+            ));
         }
         if matching.hypothetical_window > 10 {
-            return Err(("matching.hypothetical_window".into(), format!("{} is out of range 0..=10", matching.hypothetical_window)));
+            return Err((
+                "matching.hypothetical_window".into(),
+                format!("{} is out of range 0..=10", matching.hypothetical_window),
+            ));
         }
         let mut topics: Vec<Topic> = Vec::new();
         for (i, t) in raw.iter().enumerate() {
             let f = |name: &str| format!("topics[{i}].{name}");
             if !is_name(&t.name) {
-                return Err((f("name"), format!("{:?} must be lower case letters, digits and _", t.name)));
+                return Err((
+                    f("name"),
+                    format!("{:?} must be lower case letters, digits and _", t.name),
+                ));
             }
             if topics.iter().any(|o| o.name == t.name) {
                 return Err((f("name"), format!("topic {:?} is defined twice", t.name)));
             }
             if !(0.0..=10.0).contains(&t.weight) {
-                return Err((f("weight"), format!("{} is out of range 0..=10 (topic {})", t.weight, t.name)));
+                return Err((
+                    f("weight"),
+                    format!("{} is out of range 0..=10 (topic {})", t.weight, t.name),
+                ));
             }
             if t.phrases.is_empty() && t.exemplars.is_empty() {
-                return Err((f("phrases"), format!("topic {} needs phrases or exemplars", t.name)));
+                return Err((
+                    f("phrases"),
+                    format!("topic {} needs phrases or exemplars", t.name),
+                ));
             }
             let similarity = t.similarity.unwrap_or(matching.embedding_similarity);
             if !(similarity > 0.0 && similarity <= 1.0) {
-                return Err((f("similarity"), format!("{similarity} is out of range (0, 1] (topic {})", t.name)));
+                return Err((
+                    f("similarity"),
+                    format!("{similarity} is out of range (0, 1] (topic {})", t.name),
+                ));
             }
-            let named = |(field, msg): (String, String)| (field, format!("{msg} (topic {})", t.name));
+            let named =
+                |(field, msg): (String, String)| (field, format!("{msg} (topic {})", t.name));
             topics.push(Topic {
                 name: t.name.clone(),
                 weight: t.weight,
@@ -101,7 +124,11 @@ impl TopicRules {
 
     /// Topics (by index) whose closest example is similar enough to `message`, with the
     /// similarity. `examples[i]` holds topic `i`'s example vectors.
-    pub(crate) fn meaning_hits(&self, message: &[f32], examples: &[Vec<Vec<f32>>]) -> Vec<(usize, f32)> {
+    pub(crate) fn meaning_hits(
+        &self,
+        message: &[f32],
+        examples: &[Vec<Vec<f32>>],
+    ) -> Vec<(usize, f32)> {
         self.topics
             .iter()
             .zip(examples)
@@ -120,6 +147,7 @@ impl TopicRules {
 /// Names of topics, tiers and classes: lower case, digits, underscores.
 pub(crate) fn is_name(s: &str) -> bool {
     !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
 }
