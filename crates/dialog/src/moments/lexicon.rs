@@ -69,7 +69,9 @@ pub(crate) const EXPLICIT: &[&str] = &[
     "way|possible|possibility|chance|option to talk|speak|chat * to|with * @person|@someone",
     // imperatives at the start: "speak to agent", "please transfer me to a rep"
     "^ please|hi|hello|hey|ok|okay? talk|speak|chat * to|with * @person|@someone",
-    "connect|transfer|put|pass|escalate me|us|this * to|with|through * @person|@someone",
+    "connect|transfer|put|pass|escalate me|us|this? * to|with|through * @person|@someone",
+    "@someone|@person i|we can talk|speak|chat",
+    "want|need|like|please to? escalate",
     "get|give|find|bring me|us? a|an|the? @qualifier? @person",
     "want|need|like|prefer|rather a|an|the? @qualifier? @person",
     "@person please|now|as_soon_as_possible|immediately",
@@ -79,6 +81,8 @@ pub(crate) const EXPLICIT: &[&str] = &[
     "^ no|not @bot @person $",
     // callbacks
     "call|ring me back",
+    "please|pls call|ring me",
+    "can|could you|someone call|ring me",
     "@someone * call|ring me",
     "request|want|need|schedule|book|get a? callback|call_back",
 ];
@@ -128,7 +132,7 @@ pub(crate) const DIMINISHERS: &[&str] = &[
 /// it overlaps ("hate to bother you"). Where entries overlap, the longer one counts.
 pub(crate) const FRUSTRATION: &[(&str, f32)] = &[
     // anger and disgust
-    ("furious", 1.0),
+    ("furious|fuming|seething", 1.0),
     ("livid", 1.0),
     ("infuriating|infuriated|enraged|outraged", 1.0),
     ("angry|angrier", 0.8),
@@ -146,7 +150,12 @@ pub(crate) const FRUSTRATION: &[(&str, f32)] = &[
     ),
     ("unacceptable|outrageous|ridiculous|pathetic", 0.8),
     ("absurd|unbelievable|insane", 0.5),
-    ("useless|worthless|incompetent|shambles", 0.8),
+    (
+        "useless|worthless|incompetent|incompetence|shambles|disgrace",
+        0.8,
+    ),
+    ("hopeless|pointless|shocking", 0.5),
+    ("losing|lost my patience|temper", 0.8),
     ("worst", 0.8),
     ("terrible|horrible|awful|horrendous", 0.6),
     ("rude|insulting|disrespectful", 0.6),
@@ -165,6 +174,8 @@ pub(crate) const FRUSTRATION: &[(&str, f32)] = &[
     ("never * shop|order|buy * again", 0.8),
     ("last time i * shop|order|buy", 0.8),
     ("waste|wasting|wasted * time", 0.8),
+    ("what a waste", 0.8),
+    ("had_it with", 0.8),
     ("thanks|thank_you for nothing", 1.0),
     ("not|no help|helpful|helping", 0.6),
     ("unhelpful", 0.6),
@@ -189,6 +200,7 @@ pub(crate) const FRUSTRATION: &[(&str, f32)] = &[
     ("already told|said|explained|asked|tried", 0.5),
     ("not listening|answering|answered|answer", 0.6),
     ("not what i asked", 0.6),
+    ("even listening|reading", 0.6),
     ("answer me|the_question|my_question", 0.5),
     ("ok|okay|yes|yeah but", 0.3),
     ("been_waiting|waiting_for|waited", 0.3),

@@ -53,8 +53,33 @@ enum Word {
 impl Word {
     fn matches(&self, token: &Token) -> bool {
         match self {
-            Self::Stem(s) => *s == token.stem,
-            Self::Exact(r) => *r == token.raw,
+            Self::Stem(s) => *s == token.stem || typo(s, &token.stem),
+            Self::Exact(r) => *r == token.raw || typo(r, &token.raw),
+        }
+    }
+}
+
+/// Shortest pattern word a typo is forgiven in (shorter ones meet real words: "widow"
+/// is "window" less a letter).
+const TYPO_MIN_LEN: usize = 6;
+
+/// Whether `typed` is `word` with one letter dropped, added, or two neighbours swapped
+/// ("acount", "stollen", "agnet"). Substitutions are not forgiven: they join real words
+/// ("charge"/"change", "locked"/"looked").
+fn typo(word: &str, typed: &str) -> bool {
+    let (w, t) = (word.as_bytes(), typed.as_bytes());
+    if w.len() < TYPO_MIN_LEN || w.len().abs_diff(t.len()) > 1 || !typed.is_ascii() {
+        return false;
+    }
+    let prefix = w.iter().zip(t).take_while(|(a, b)| a == b).count();
+    match w.len().cmp(&t.len()) {
+        std::cmp::Ordering::Greater => w[prefix + 1..] == t[prefix..],
+        std::cmp::Ordering::Less => w[prefix..] == t[prefix + 1..],
+        std::cmp::Ordering::Equal => {
+            prefix + 2 <= w.len()
+                && w[prefix] == t[prefix + 1]
+                && w[prefix + 1] == t[prefix]
+                && w[prefix + 2..] == t[prefix + 2..]
         }
     }
 }
@@ -276,6 +301,19 @@ mod tests {
             "clicked a link in a text then typed in my card"
         ));
         assert!(!hits("link & typed * card", "typed in my card number"));
+    }
+
+    #[test]
+    fn one_dropped_added_or_swapped_letter_is_forgiven_in_long_words() {
+        assert!(typo("account", "acount"));
+        assert!(typo("stolen", "stollen"));
+        assert!(typo("lawyer", "lawer"));
+        assert!(!typo("widow", "window"));
+        assert!(!typo("charg", "chang"));
+        assert!(!typo("locked", "looked"));
+        assert!(!typo("sue", "su"));
+        assert!(!typo("account", "accounts!"));
+        assert!(hits("account * =locked", "my acount is lockd"));
     }
 
     #[test]
