@@ -79,9 +79,16 @@ pub(crate) const EXPLICIT: &[&str] = &[
     // the whole message: "agent", "real human", "no bots. person."
     "^ @qualifier? @person $",
     "^ no|not @bot @person $",
+    // "someone real", "get me off this bot"
+    "@someone real|human|actual|alive|living",
+    "need|want|get|like|please * live|human help|support|assistance|agent|agents",
+    "live|human help|support|assistance|agent please|now|as_soon_as_possible",
+    "help|assistance from a|an|the? @qualifier? @person",
+    "get_me_off|get_off|done_with|enough_of|skip|bypass * this|the|your @bot",
     // callbacks
     "call|ring me back",
     "please|pls call|ring me",
+    "call|ring me at|on|asap|today|tomorrow|right_away",
     "can|could you|someone call|ring me",
     "@someone * call|ring me",
     "request|want|need|schedule|book|get a? callback|call_back",
@@ -175,6 +182,7 @@ pub(crate) const FRUSTRATION: &[(&str, f32)] = &[
     ("last time i * shop|order|buy", 0.8),
     ("waste|wasting|wasted * time", 0.8),
     ("what a waste", 0.8),
+    ("zero_help|no_help_at_all|taking_forever|takes_forever", 0.6),
     ("had_it with", 0.8),
     ("thanks|thank_you for nothing", 1.0),
     ("not|no help|helpful|helping", 0.6),
@@ -206,7 +214,7 @@ pub(crate) const FRUSTRATION: &[(&str, f32)] = &[
     ("been_waiting|waiting_for|waited", 0.3),
     ("for_no_reason|for_nothing|got_nothing|supposed_to", 0.3),
     (
-        "nobody|no_one * told|tells|help|helps|helped|answer|answers|called|replied|responded",
+        "nobody|no_one * told|tells|help|helps|helped|answer|answers|called|replied|responded|fix|fixing|fixed|sorting|doing",
         0.4,
     ),
     // calming cues

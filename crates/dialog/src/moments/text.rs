@@ -145,6 +145,16 @@ const SPELLINGS: &[(&str, &str)] = &[
     ("pw", "password"),
     ("pwd", "password"),
     ("asap", "as soon as possible"),
+    // Numbers as digits, so "two gift cards" and "2 gift cards" meet ("one" stays a word).
+    ("two", "2"),
+    ("three", "3"),
+    ("four", "4"),
+    ("five", "5"),
+    ("six", "6"),
+    ("seven", "7"),
+    ("eight", "8"),
+    ("nine", "9"),
+    ("ten", "10"),
 ];
 
 /// Expands one chunk (letters, digits, apostrophes) into words.

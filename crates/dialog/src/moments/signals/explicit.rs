@@ -52,6 +52,9 @@ mod tests {
             "transfer me to customer support",
             "I would like to talk to a human",
             "have someone ring me",
+            "is there someone real who can help",
+            "just get me off this bot",
+            "need live support please",
         ] {
             assert!(asks(text), "{text}");
         }
@@ -66,6 +69,7 @@ mod tests {
             "she said she would call me back",
             "ok talk to you later",
             "do you sell travel agent guides",
+            "what are your live support hours",
         ] {
             assert!(!asks(text), "{text}");
         }

@@ -25,6 +25,8 @@ const EMOJI_SCORE: f32 = 0.6;
 const CALM_EMOJI_SCORE: f32 = 0.4;
 /// Shouting in caps, and runs of "!!" / "??".
 const CAPS_SCORE: f32 = 0.5;
+/// A whole message in caps shouts louder.
+const ALL_CAPS_SCORE: f32 = 0.7;
 const PUNCT_SCORE: f32 = 0.3;
 /// Share of the amplifiers that counts on a turn without any cue.
 const BARE_AMPLIFIER: f32 = 0.4;
@@ -277,8 +279,13 @@ impl FrustrationRules {
                     && !self.acronyms.contains(**w)
             })
             .count();
-        let shouting = caps >= 4 || (caps >= 2 && caps * 2 >= words.len());
-        if shouting { CAPS_SCORE } else { 0.0 }
+        if caps >= 5 && caps * 5 >= words.len() * 4 {
+            ALL_CAPS_SCORE
+        } else if caps >= 4 || (caps >= 2 && caps * 2 >= words.len()) {
+            CAPS_SCORE
+        } else {
+            0.0
+        }
     }
 }
 

@@ -59,6 +59,14 @@ fn caps_and_exclamation_marks_alone_are_not_anger() {
 }
 
 #[test]
+fn a_whole_message_in_caps_shouts_louder_than_a_few_words() {
+    let rules = &Policy::default().frustration;
+    let all = rules.turn("WHY HAS NOBODY CALLED ME BACK").score;
+    let some = rules.turn("WHY has NOBODY called me back").score;
+    assert!(all > some && some > 0.0, "{all} {some}");
+}
+
+#[test]
 fn masked_profanity_counts() {
     let rules = &Policy::default().frustration;
     assert!(rules.turn("f*** this").score > rules.turn("this").score);
