@@ -71,12 +71,12 @@ fn the_set_is_large_balanced_and_both_splits_cover_every_category() {
 async fn full_report() {
     let report = evaluate(&detector(), &eval_set()).await;
     println!("{report}");
-    // The batch written after the detector was frozen (ids `fx-`), on its own.
+    // The last batch written after the detector was frozen (ids `fy-`), on its own.
     let fresh = super::super::eval::Report {
         outcomes: report
             .outcomes
             .iter()
-            .filter(|o| o.id.starts_with("fx-"))
+            .filter(|o| o.id.starts_with("fy-"))
             .cloned()
             .collect(),
     };
