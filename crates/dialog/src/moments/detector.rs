@@ -112,7 +112,11 @@ impl Detector {
             .map(|t| t.customer.as_str())
             .chain([ctx.message.as_str()])
             .collect();
-        signals.extend(policy.frustration.assess(&turns, weights));
+        let after_failure = ctx
+            .history
+            .last()
+            .is_some_and(|t| t.bot == super::BotOutcome::NoAnswer);
+        signals.extend(policy.frustration.assess(&turns, after_failure, weights));
         signals.extend(policy.repeat.repeated_failure(ctx, weights));
         signals.extend(policy.repeat.rephrased(ctx, weights));
         signals.extend(experience_critical(ctx, weights));

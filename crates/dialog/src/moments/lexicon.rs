@@ -34,6 +34,22 @@ pub(crate) const CLASSES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "staff",
+        &[
+            "member of your staff",
+            "member of staff",
+            "staff member",
+            "member of your team",
+            "employee",
+            "someone on the phone",
+            "somebody on the phone",
+            "someone from your team",
+            "somebody from your team",
+            "someone from customer service",
+            "human being",
+        ],
+    ),
+    (
         "bot",
         &[
             "bot",
@@ -72,8 +88,10 @@ pub(crate) const EXPLICIT: &[&str] = &[
     "connect|transfer|put|pass|escalate me|us|this? * to|with|through * @person|@someone",
     "@someone|@person i|we can talk|speak|chat",
     "want|need|like|please to? escalate",
-    "get|give|find|bring me|us? a|an|the? @qualifier? @person",
-    "want|need|like|prefer|rather a|an|the? @qualifier? @person",
+    "get|give|find|bring|have me|us? a|an|the? @qualifier? @person|@staff",
+    "want|need|prefer|rather|would_like a|an|the? @qualifier? @person|@staff",
+    // "could I discuss this with a member of your staff", "can you get somebody on the phone"
+    "can|could|may|would|want|need|like|prefer|rather|let|please|way|possible * get|have|reach|discuss|speak|talk|chat|put ** @staff",
     "@person please|now|as_soon_as_possible|immediately",
     "please|need @qualifier? @person",
     // the whole message: "agent", "real human", "no bots. person."
@@ -97,6 +115,7 @@ pub(crate) const EXPLICIT: &[&str] = &[
 /// What looks like a request but reports the past or declines one.
 pub(crate) const EXPLICIT_EXCEPT: &[&str] = &[
     "said|told|promised|supposed|would|was * call|ring me",
+    "sound|sounds|seem|seems|seemed|like|than a|an? @qualifier? @person",
     "talk|speak|chat to you later|soon|tomorrow",
 ];
 
@@ -172,6 +191,7 @@ pub(crate) const FRUSTRATION: &[(&str, f32)] = &[
     ("ruined|ruin|ruins", 0.6),
     ("sucks|suck", 0.6),
     ("rip_off|ripoff|ripped_off|robbery|scammed", 0.8),
+    ("without telling|asking|warning|notice|notifying", 0.4),
     (
         "fed_up|sick_of|sick_and_tired|tired_of|had_enough|enough_is_enough",
         0.8,

@@ -129,6 +129,7 @@ const SPELLINGS: &[(&str, &str)] = &[
     ("whats", "what s"),
     ("theres", "there s"),
     ("u", "you"),
+    ("w", "with"),
     ("ur", "your"),
     ("ya", "you"),
     ("pls", "please"),

@@ -32,7 +32,7 @@ const PUNCT_SCORE: f32 = 0.3;
 const BARE_AMPLIFIER: f32 = 0.4;
 /// Multipliers of "very"/"so" and "a bit"/"kind of".
 const INTENSIFY: f32 = 1.5;
-const SOFTEN: f32 = 0.5;
+const SOFTEN: f32 = 0.7;
 /// A previous turn at least this frustrated makes a stronger latest turn "rising".
 const PRIOR: f32 = 0.2;
 
@@ -134,7 +134,14 @@ impl FrustrationRules {
     }
 
     /// The frustration signal for the customer's turns (oldest first, latest last).
-    pub(crate) fn assess(&self, turns: &[&str], weights: &Weights) -> Option<Signal> {
+    /// Frustration right after the bot failed to answer counts in full: it is a reaction to
+    /// the failure, not a passing word.
+    pub(crate) fn assess(
+        &self,
+        turns: &[&str],
+        after_failure: bool,
+        weights: &Weights,
+    ) -> Option<Signal> {
         let recent = &turns[turns.len().saturating_sub(self.turns)..];
         let scores: Vec<TurnScore> = recent.iter().rev().map(|t| self.turn(t)).collect();
         let now = *scores.first()?;
@@ -146,6 +153,8 @@ impl FrustrationRules {
             "rising"
         } else if now.score >= self.mild && high >= 2 {
             "sustained"
+        } else if now.score >= self.mild && after_failure {
+            "after a failed answer"
         } else if now.score >= self.mild {
             return Some(Signal::new(
                 Reason::Frustration,
