@@ -218,16 +218,28 @@ pub(crate) fn stem(word: &str) -> String {
             if b.len() >= 3 && b[b.len() - 1] == b[b.len() - 2] && !b"lsz".contains(&b[b.len() - 1])
             {
                 base.pop();
-            } else if base.len() == 2 {
+            } else if base.len() == 2 || (base.len() == 3 && short_syllable(&base)) {
+                // "used" -> "use", "making" -> "make", "hated" -> "hate"
                 base.push('e');
             }
             return base;
         }
     }
-    if s.len() > 3 && s.ends_with('e') && !s.ends_with("ee") {
+    // "charge" -> "charg" (like "charged"); four-letter words keep their e, or "made"
+    // would become "mad".
+    if s.len() >= 5 && s.ends_with('e') && !s.ends_with("ee") {
         s.pop();
     }
     s
+}
+
+/// Consonant, vowel, consonant (not w, x or y): "mak", "hat", "fir".
+fn short_syllable(s: &str) -> bool {
+    let vowel = |c: u8| b"aeiou".contains(&c);
+    match s.as_bytes() {
+        [a, b, c] => !vowel(*a) && vowel(*b) && !vowel(*c) && !b"wxy".contains(c),
+        _ => false,
+    }
 }
 
 /// Words that carry no topic: left out when comparing two questions.
@@ -326,6 +338,9 @@ mod tests {
             assert_eq!(stem(a), stem(b), "{a} / {b}");
         }
         assert_ne!(stem("thing"), stem("the"));
+        assert_ne!(stem("made"), stem("mad"));
+        assert_eq!(stem("making"), stem("make"));
+        assert_eq!(stem("hated"), stem("hate"));
         assert_eq!(stem("needs"), stem("need"));
     }
 
