@@ -6,11 +6,14 @@
 //!   cited passage, or an honest "I don't know" with the offer of a person).
 //!
 //! - [`grounded`]: generated answers checked sentence by sentence against the passages.
+//! - [`moments`]: the moment-of-truth detector (when to hand a customer to a person), its
+//!   policy file and its evaluation.
 //!
-//! Journeys, the moment-of-truth detector and handoff build on this (later issues).
+//! Journeys and handoff build on this (later issues).
 
 pub mod compose;
 pub mod grounded;
+pub mod moments;
 
 use std::sync::Arc;
 use std::time::Instant;

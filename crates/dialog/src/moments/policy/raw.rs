@@ -1,0 +1,149 @@
+//! The policy file as written (`knowledge/policy/moments.toml`), before validation. Every
+//! table refuses unknown keys, so a misspelt setting is an error rather than silently ignored.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicy {
+    pub decision: RawDecision,
+    pub weights: Weights,
+    pub frustration: RawFrustration,
+    #[serde(default)]
+    pub explicit: RawExplicit,
+    pub repeat: RawRepeat,
+    pub matching: RawMatching,
+    #[serde(default)]
+    pub classes: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub topics: Vec<RawTopic>,
+    #[serde(default)]
+    pub tiers: BTreeMap<String, RawTier>,
+    #[serde(default)]
+    pub channel_rules: Vec<RawChannelRule>,
+    pub hours: RawHours,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDecision {
+    pub threshold: f32,
+    #[serde(default)]
+    pub always: Vec<String>,
+}
+
+/// How much each signal adds to the score.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Weights {
+    /// The customer asked for a person.
+    pub explicit_request: f32,
+    /// Frustration that rose, persisted, or burst out.
+    pub frustration: f32,
+    /// The latest message alone is mildly frustrated.
+    pub frustration_mild: f32,
+    /// The bot failed in a row, or the journey step failed repeatedly.
+    pub repeated_failure: f32,
+    /// The customer asked the same thing again after an "I don't know", or a third time.
+    pub rephrased_question: f32,
+    /// The customer asked the same thing again after an answer.
+    pub rephrased_after_answer: f32,
+    /// The journey step is experience-critical.
+    pub experience_critical: f32,
+    /// ... and it (or the bot) has already failed once.
+    pub experience_critical_failure: f32,
+    /// A channel rule sent the topic to a person.
+    pub channel_rule: f32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFrustration {
+    pub turns: usize,
+    pub burst: f32,
+    pub burst_cues: usize,
+    pub rising: f32,
+    pub mild: f32,
+    /// Extra cues: pattern = weight.
+    #[serde(default)]
+    pub add: BTreeMap<String, f32>,
+    /// Built-in cues to drop, as written in the built-in lexicon.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    #[serde(default)]
+    pub profanity: Vec<String>,
+    #[serde(default)]
+    pub acronyms: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExplicit {
+    #[serde(default)]
+    pub add: Vec<String>,
+    #[serde(default)]
+    pub except: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRepeat {
+    pub no_answers: usize,
+    pub step_failures: u32,
+    pub similarity: f32,
+    pub lookback: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMatching {
+    pub hypothetical: Vec<String>,
+    pub hypothetical_window: usize,
+    pub embedding_similarity: f32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTopic {
+    pub name: String,
+    pub weight: f32,
+    #[serde(default)]
+    pub phrases: Vec<String>,
+    #[serde(default)]
+    pub except: Vec<String>,
+    #[serde(default)]
+    pub exemplars: Vec<String>,
+    pub similarity: Option<f32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTier {
+    pub threshold: f32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawChannelRule {
+    pub topics: Vec<String>,
+    pub channels: Vec<String>,
+    pub route: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHours {
+    pub utc_offset: String,
+    #[serde(default)]
+    pub closed_dates: Vec<String>,
+    pub open: Vec<RawWindow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWindow {
+    pub days: Vec<String>,
+    pub from: String,
+    pub to: String,
+}

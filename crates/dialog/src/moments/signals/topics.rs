@@ -1,0 +1,153 @@
+//! High-stakes topics (fraud, bereavement, legal threats...): phrases from the policy file,
+//! and optionally closeness in meaning to the topic's example sentences when an embedder is
+//! configured. A phrase inside a hypothetical ("if I cancel Plus, do I keep my points?") is
+//! a question about the topic, not the topic happening, and doesn't count.
+
+use super::super::pattern::{Classes, Pattern};
+use super::super::policy::raw::{RawMatching, RawTopic};
+use super::super::text::Token;
+use super::{compile_all, pattern_before, spans_without};
+
+#[derive(Debug, Clone)]
+pub(crate) struct Topic {
+    pub name: String,
+    pub weight: f32,
+    phrases: Vec<Pattern>,
+    except: Vec<Pattern>,
+    /// Example sentences for embedding similarity (none: phrases only).
+    pub exemplars: Vec<String>,
+    /// Least cosine similarity to an example that counts.
+    pub similarity: f32,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TopicRules {
+    pub topics: Vec<Topic>,
+    hypothetical: Vec<Pattern>,
+    window: usize,
+}
+
+/// How a topic was recognised.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Hit {
+    Phrase,
+    /// Cosine similarity to the closest example.
+    Meaning(f32),
+}
+
+impl TopicRules {
+    pub(crate) fn build(
+        raw: &[RawTopic],
+        matching: &RawMatching,
+        classes: &Classes,
+    ) -> Result<Self, (String, String)> {
+        if !(matching.embedding_similarity > 0.0 && matching.embedding_similarity <= 1.0) {
+            return Err((
+                "matching.embedding_similarity".into(),
+                format!("{} is out of range (0, 1]", matching.embedding_similarity),
+            ));
+        }
+        if matching.hypothetical_window > 10 {
+            return Err((
+                "matching.hypothetical_window".into(),
+                format!("{} is out of range 0..=10", matching.hypothetical_window),
+            ));
+        }
+        let mut topics: Vec<Topic> = Vec::new();
+        for (i, t) in raw.iter().enumerate() {
+            let f = |name: &str| format!("topics[{i}].{name}");
+            if !is_name(&t.name) {
+                return Err((
+                    f("name"),
+                    format!("{:?} must be lower case letters, digits and _", t.name),
+                ));
+            }
+            if topics.iter().any(|o| o.name == t.name) {
+                return Err((f("name"), format!("topic {:?} is defined twice", t.name)));
+            }
+            if !(0.0..=10.0).contains(&t.weight) {
+                return Err((
+                    f("weight"),
+                    format!("{} is out of range 0..=10 (topic {})", t.weight, t.name),
+                ));
+            }
+            if t.phrases.is_empty() && t.exemplars.is_empty() {
+                return Err((
+                    f("phrases"),
+                    format!("topic {} needs phrases or exemplars", t.name),
+                ));
+            }
+            let similarity = t.similarity.unwrap_or(matching.embedding_similarity);
+            if !(similarity > 0.0 && similarity <= 1.0) {
+                return Err((
+                    f("similarity"),
+                    format!("{similarity} is out of range (0, 1] (topic {})", t.name),
+                ));
+            }
+            let named =
+                |(field, msg): (String, String)| (field, format!("{msg} (topic {})", t.name));
+            topics.push(Topic {
+                name: t.name.clone(),
+                weight: t.weight,
+                phrases: compile_all(&t.phrases, classes, &f("phrases")).map_err(named)?,
+                except: compile_all(&t.except, classes, &f("except")).map_err(named)?,
+                exemplars: t.exemplars.clone(),
+                similarity,
+            });
+        }
+        Ok(Self {
+            topics,
+            hypothetical: compile_all(&matching.hypothetical, classes, "matching.hypothetical")?,
+            window: matching.hypothetical_window,
+        })
+    }
+
+    /// The topics (by index) whose phrases match outside a hypothetical.
+    pub(crate) fn phrase_hits(&self, toks: &[Token]) -> Vec<usize> {
+        self.topics
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| {
+                spans_without(toks, &t.phrases, &t.except)
+                    .into_iter()
+                    .any(|(start, _)| !pattern_before(toks, start, self.window, &self.hypothetical))
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Whether the message is phrased as a hypothetical anywhere (embedding hits, which can't
+    /// say where the topic sits in the message, are dropped then).
+    pub(crate) fn hypothetical(&self, toks: &[Token]) -> bool {
+        self.hypothetical.iter().any(|p| !p.find(toks).is_empty())
+    }
+
+    /// Topics (by index) whose closest example is similar enough to `message`, with the
+    /// similarity. `examples[i]` holds topic `i`'s example vectors.
+    pub(crate) fn meaning_hits(
+        &self,
+        message: &[f32],
+        examples: &[Vec<Vec<f32>>],
+    ) -> Vec<(usize, f32)> {
+        self.topics
+            .iter()
+            .zip(examples)
+            .enumerate()
+            .filter_map(|(i, (topic, vectors))| {
+                let best = vectors
+                    .iter()
+                    .map(|v| warmline_domain::embed::dot(message, v))
+                    .fold(f32::MIN, f32::max);
+                (best >= topic.similarity).then_some((i, best))
+            })
+            .collect()
+    }
+}
+
+/// Names of topics, tiers and classes: lower case, digits, underscores.
+pub(crate) fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+}

@@ -1,0 +1,3 @@
+mod embeddings;
+mod eval_set;
+mod signals;
