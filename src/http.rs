@@ -34,6 +34,7 @@ use warmline_retrieval::{Article, Status};
         warmline_channels::rest::PostMessage,
         warmline_channels::rest::TurnResponse,
         warmline_channels::rest::ReplyBody,
+        warmline_channels::rest::HandoffSignal,
         warmline_channels::rest::Transcript,
         warmline_channels::error::ErrorBody,
         warmline_channels::error::ErrorDetail,

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
+use warmline_dialog::moments::{Detector, Policy};
 use warmline_dialog::{Dialog, DialogConfig, Grounded};
 use warmline_domain::{Embedder, Generator};
 use warmline_models::{ChatModel, EmbedderHandle, GeneratorHandle, Manifest, MiniLm, Role};
@@ -114,6 +115,8 @@ impl Warmline {
         if let (Some(generator), Some(embedder)) = (&settings.generator, &settings.embedder) {
             dialog = dialog.with_grounding(Grounded::new(generator.clone(), embedder.clone()));
         }
+        let policy = moments_policy(&settings.knowledge)?;
+        dialog = dialog.with_moments(Detector::new(policy, settings.embedder.clone()));
         Ok(Self {
             state: AppState {
                 dialog,
@@ -167,6 +170,19 @@ pub fn open_knowledge(
         }
         None => kb,
     })
+}
+
+/// The moment-of-truth policy: `<knowledge>/policy/moments.toml` when the knowledge folder
+/// has one (a mistake in it stops the start, naming the file, line and setting), else the
+/// built-in default.
+pub fn moments_policy(knowledge: &Path) -> anyhow::Result<Policy> {
+    let path = knowledge.join("policy").join("moments.toml");
+    if path.is_file() {
+        Ok(Policy::load(&path)?)
+    } else {
+        tracing::info!(path = %path.display(), "no moment-of-truth policy file: using the built-in one");
+        Ok(Policy::default())
+    }
 }
 
 /// Loads a chat model of the manifest from `models_dir` onto its own thread (at most `queue`

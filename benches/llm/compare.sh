@@ -6,7 +6,8 @@
 #   benches/llm/setup.sh && cargo build --release
 #   benches/llm/compare.sh [MODELS_DIR]        # default: $WARMLINE_MODELS_DIR or ./models
 #
-# THREADS (default 2), RUNS (3), TOKENS (64), PROMPT (benches/llm/prompt-400.txt) override.
+# THREADS (default 2), RUNS (3), TOKENS (64), CONCURRENT (8), PROMPT (benches/llm/prompt-400.txt)
+# override.
 # Run it on an otherwise idle machine: llama.cpp's threads spin-wait on each other and
 # collapse when a core is taken.
 set -euo pipefail
@@ -41,3 +42,20 @@ for l in sys.stdin:
     RAYON_NUM_THREADS="$THREADS" "$BIN" generate --gguf "$file" --prompt-file "$PROMPT" \
         --max-tokens "$TOKENS" --ignore-eos --runs "$RUNS" --json | median candle "$quant"
 done
+
+# Several conversations at once: K sequences of the same prompt, generated together (llama.cpp:
+# one context, K sequences per llama_batch; Warmline: one batched forward pass per token).
+K="${CONCURRENT:-8}"
+file="$MODELS/SmolLM2-135M-Instruct.Q8_0.gguf"
+"$PY" benches/llm/llama_cpp.py bench --model "$file" --threads "$THREADS" \
+    --prompt-file "$PROMPT" --max-tokens "$TOKENS" --runs "$RUNS" --concurrent "$K" 2>/dev/null \
+    | python3 -c '
+import json, statistics, sys
+rows = [json.loads(l) for l in sys.stdin if "summary" not in l]
+print("llama.cpp Q8_0   %d at once: total generated %6.1f tok/s" % (rows[0]["concurrent"], statistics.median(r["total_gen_tok_s"] for r in rows)))'
+RAYON_NUM_THREADS="$THREADS" "$BIN" generate --gguf "$file" --prompt-file "$PROMPT" \
+    --max-tokens "$TOKENS" --ignore-eos --runs "$RUNS" --json --concurrent "$K" \
+    | python3 -c '
+import json, statistics, sys
+rows = [json.loads(l) for l in sys.stdin]
+print("candle    Q8_0   %d at once: total generated %6.1f tok/s" % (rows[0]["concurrent"], statistics.median(r["total_generated_tokens_per_s"] for r in rows)))'

@@ -323,6 +323,20 @@ pub struct EvalArgs {
     /// With --answers: ask at most this many questions of each kind.
     #[arg(long)]
     pub limit: Option<usize>,
+
+    /// Measure the moment-of-truth detector instead, on a labelled set (default
+    /// knowledge/eval/moments.yaml) with the policy of --policy. Uses embeddings unless
+    /// --no-embeddings.
+    #[arg(long, conflicts_with = "answers")]
+    pub moments: bool,
+
+    /// With --moments: the policy file.
+    #[arg(
+        long,
+        env = "WARMLINE_MOMENTS_POLICY",
+        default_value = "knowledge/policy/moments.toml"
+    )]
+    pub policy: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -113,6 +113,9 @@ pub(super) async fn eval(args: EvalArgs) -> anyhow::Result<()> {
     if args.answers {
         return eval_answers(args).await;
     }
+    if args.moments {
+        return eval_moments(args).await;
+    }
     let set_path = args
         .set
         .clone()
@@ -337,6 +340,32 @@ pub(super) async fn generator_for(
         tokio::task::spawn_blocking(move || crate::load_generator(&models_dir, &id, 16, kernels))
             .await??;
     Ok(Some(generator))
+}
+
+/// `eval --moments`: the detector's precision and recall on a labelled set.
+async fn eval_moments(args: EvalArgs) -> anyhow::Result<()> {
+    use warmline_dialog::moments::{Detector, Policy, eval};
+    let set_path = args
+        .set
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("knowledge/eval/moments.yaml"));
+    let set = eval::EvalSet::load(&set_path)?;
+    let policy = Policy::load(&args.policy)?;
+    let embedder = embedder_if_present(&args.models);
+    let with = if embedder.is_some() {
+        "phrases and embeddings"
+    } else {
+        "phrases only"
+    };
+    let detector = Detector::new(policy, embedder);
+    let report = eval::evaluate(&detector, &set).await;
+    say!(
+        "moment-of-truth detector on {} ({}; policy {})\n{report}",
+        set_path.display(),
+        with,
+        args.policy.display()
+    );
+    Ok(())
 }
 
 pub(super) async fn eval_answers(args: EvalArgs) -> anyhow::Result<()> {

@@ -62,6 +62,34 @@ pub struct TurnResponse {
     pub message: Message,
     /// `null` while a person owns the conversation (the bot stays quiet).
     pub reply: Option<ReplyBody>,
+    /// Present when this turn is a moment of truth: the customer needs a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<HandoffSignal>,
+}
+
+/// Why the moment-of-truth detector says the customer needs a person.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HandoffSignal {
+    /// Reason codes, strongest first: `explicit_request`, `frustration`,
+    /// `repeated_failure`, `rephrased_question`, `high_stakes:<topic>`, `experience_critical`,
+    /// `tier:<name>`, `channel_rule`.
+    pub reasons: Vec<String>,
+    /// The summed score of the signals and the threshold it was held against.
+    pub score: f32,
+    pub threshold: f32,
+    /// `agent` (a person in this conversation) or `voice` (a phone call).
+    pub route: String,
+}
+
+impl From<&warmline_dialog::moments::Decision> for HandoffSignal {
+    fn from(d: &warmline_dialog::moments::Decision) -> Self {
+        Self {
+            reasons: d.reasons(),
+            score: d.score,
+            threshold: d.threshold,
+            route: d.route.as_str().to_owned(),
+        }
+    }
 }
 
 /// The bot's reply with its stored message id.
@@ -199,6 +227,7 @@ pub async fn post_message(
 ) -> Result<ApiJson<TurnResponse>, ApiError> {
     let turn = dialog.handle(conversation_id(&id)?, &body.text).await?;
     Ok(ApiJson(TurnResponse {
+        handoff: turn.moment.as_ref().map(HandoffSignal::from),
         message: turn.message,
         reply: turn.reply.map(|(reply, stored)| ReplyBody {
             message_id: stored.id,

@@ -25,6 +25,9 @@ use warmline_domain::{
 pub use compose::{Composer, ComposerConfig, NO_ANSWER, TALK_TO_A_PERSON};
 pub use grounded::{Grounded, GroundedConfig};
 
+/// Messages of the transcript the moment-of-truth detector looks at.
+const MOMENT_HISTORY: usize = 20;
+
 /// Limits and tuning of the dialog manager.
 #[derive(Debug, Clone)]
 pub struct DialogConfig {
@@ -65,6 +68,8 @@ pub struct Turn {
     pub message: Message,
     /// The bot's reply, as stored; `None` while a person owns the conversation.
     pub reply: Option<(Reply, Message)>,
+    /// The moment-of-truth decision when the detector says this customer needs a person.
+    pub moment: Option<moments::Decision>,
 }
 
 /// The dialog manager. Cheap to clone.
@@ -75,6 +80,7 @@ pub struct Dialog {
     config: Arc<DialogConfig>,
     composer: Arc<Composer>,
     grounded: Option<Arc<Grounded>>,
+    moments: Option<Arc<moments::Detector>>,
 }
 
 impl Dialog {
@@ -88,6 +94,7 @@ impl Dialog {
             knowledge,
             composer: Arc::new(Composer::new(config.composer.clone())),
             grounded: None,
+            moments: None,
             config: Arc::new(config),
         }
     }
@@ -162,9 +169,16 @@ impl Dialog {
             return Ok(Turn {
                 message,
                 reply: None,
+                moment: None,
             });
         }
-        let reply = self.answer(&conversation, &message.text).await?;
+        let moment = self.assess(&conversation).await;
+        let mut reply = self.answer(&conversation, &message.text).await?;
+        if moment.is_some() {
+            // A person first: the offer leads the quick replies.
+            reply.suggestions.retain(|s| s != TALK_TO_A_PERSON);
+            reply.suggestions.insert(0, TALK_TO_A_PERSON.to_owned());
+        }
         let stored = Message::from_reply(id, &reply);
         self.store.append_message(&stored).await?;
         let outcome = match reply.kind {
@@ -183,6 +197,7 @@ impl Dialog {
         Ok(Turn {
             message,
             reply: Some((reply, stored)),
+            moment,
         })
     }
 
@@ -211,6 +226,36 @@ impl Dialog {
     pub fn with_grounding(mut self, grounded: Grounded) -> Self {
         self.grounded = Some(Arc::new(grounded));
         self
+    }
+
+    /// Assesses every customer turn with `detector` (see [`Turn::moment`]).
+    pub fn with_moments(mut self, detector: moments::Detector) -> Self {
+        self.moments = Some(Arc::new(detector));
+        self
+    }
+
+    /// The detector's decision on the latest customer message of `conversation` when it says
+    /// the customer needs a person. A failure to read the transcript only costs the
+    /// assessment: the customer still gets an answer.
+    async fn assess(&self, conversation: &Conversation) -> Option<moments::Decision> {
+        let detector = self.moments.as_ref()?;
+        let messages = match self.store.messages(conversation.id, MOMENT_HISTORY).await {
+            Ok(messages) => messages,
+            Err(e) => {
+                tracing::warn!(error = %e, "moment of truth not assessed: transcript unavailable");
+                return None;
+            }
+        };
+        let context = moments::Context::from_transcript(&messages, conversation.channel)?;
+        let decision = detector.assess(&context).await;
+        if !decision.escalate {
+            return None;
+        }
+        for code in decision.reasons() {
+            metrics::counter!("warmline_moments_of_truth_total", "reason" => code).increment(1);
+        }
+        tracing::info!(decision = %decision, "moment of truth");
+        Some(decision)
     }
 
     /// The conversation and its transcript (oldest first).

@@ -147,3 +147,39 @@ async fn an_identity_links_conversations_to_one_customer() {
         ErrorCode::InvalidInput
     );
 }
+
+/// With the detector on, a customer in trouble gets the offer of a person first and the turn
+/// carries the reasons; an ordinary question carries none.
+#[tokio::test]
+async fn moments_of_truth_are_flagged_on_the_turn() {
+    let (dialog, _) = dialog();
+    let dialog = dialog.with_moments(moments::Detector::new(moments::Policy::default(), None));
+    let conv = dialog.start(Start::default()).await.unwrap();
+
+    let calm = dialog
+        .handle(conv.id, "when do stores open?")
+        .await
+        .unwrap();
+    assert!(calm.moment.is_none());
+    let (reply, _) = calm.reply.unwrap();
+    assert!(!reply.suggestions.contains(&TALK_TO_A_PERSON.to_owned()));
+
+    let fraud = dialog
+        .handle(conv.id, "someone used my card for purchases I never made")
+        .await
+        .unwrap();
+    let decision = fraud.moment.expect("fraud is a moment of truth");
+    assert!(decision.escalate);
+    assert!(decision.fired("high_stakes:fraud"), "{decision}");
+    let (reply, _) = fraud.reply.unwrap();
+    assert_eq!(
+        reply.suggestions.first().map(String::as_str),
+        Some(TALK_TO_A_PERSON)
+    );
+
+    let ask = dialog
+        .handle(conv.id, "can I talk to a real person please")
+        .await
+        .unwrap();
+    assert!(ask.moment.unwrap().fired("explicit_request"));
+}

@@ -93,8 +93,8 @@ fn the_prefix_cache_changes_nothing_but_the_work() {
 }
 
 /// Warmline's forward pass against candle's own quantized Llama on the same file: the same
-/// scores, bit for bit, and the same greedy answer from the quantized weights; nearly the same
-/// scores from the dense copy used for prompts.
+/// scores, bit for bit, and the same greedy answer on the same kernels; the dense f32 prompt
+/// path and the fast VNNI path close to them.
 #[test]
 fn the_forward_pass_matches_candles_reference_llama() {
     use candle_core::quantized::gguf_file;
@@ -164,47 +164,62 @@ fn the_forward_pass_matches_candles_reference_llama() {
     assert_eq!(ours.generated_tokens, tokens);
     assert_eq!(ours.text, want_text);
 
-    // The fast paths (dense prompt weights; VNNI kernels on padded matrices): the same first
-    // token, scores within 5% of their spread (8-bit activations are rounded in blocks of 32
-    // or 256; the reference itself moves by ~2.5% between its one-token and many-token
-    // kernels).
+    // The dense prompt path (f32 weights: no rounding of activations) is the truth the 8-bit
+    // paths approximate: the same first token as the reference, and every score within 5% of
+    // the scores' spread (the reference itself moves by ~2.5% between its one-token and
+    // many-token kernels).
     let spread = (first.max(0).unwrap() - first.min(0).unwrap())
         .unwrap()
         .to_scalar::<f32>()
         .unwrap();
-    for options in [
-        LoadOptions {
-            dense: Some(true),
-            pad_for_vnni: false,
-        },
-        LoadOptions {
-            dense: Some(false),
-            pad_for_vnni: true,
-        },
-    ] {
-        let fast = ChatModel::load_with(&path, options).unwrap();
+    let prompt_scores = |options: LoadOptions| {
+        let model = ChatModel::load_with(&path, options).unwrap();
         assert_eq!(
-            fast.llama().has_dense_weights(),
+            model.llama().has_dense_weights(),
             options.dense == Some(true)
         );
-        let mut cache = fast.llama().new_cache();
+        let mut cache = model.llama().new_cache();
         let mut segment = [warmline_models::llama::Segment {
             cache: &mut cache,
             rows: ids.len(),
         }];
-        let ours = fast
+        model
             .llama()
             .forward(&ids, &mut segment)
             .unwrap()
             .squeeze(0)
-            .unwrap();
-        assert_eq!(argmax(&ours), want[0], "{options:?}");
-        let worst = difference(&ours, &first);
-        assert!(
-            worst < 0.05 * spread,
-            "{options:?}: scores differ by {worst} (spread {spread})"
-        );
-    }
+            .unwrap()
+    };
+    let truth = prompt_scores(LoadOptions {
+        dense: Some(true),
+        pad_for_vnni: false,
+    });
+    assert_eq!(argmax(&truth), want[0]);
+    let worst = difference(&truth, &first);
+    assert!(worst < 0.05 * spread, "dense: {worst} (spread {spread})");
+
+    // The fast path (VNNI kernels on padded matrices, activations rounded in blocks of 256):
+    // the same first token; scores within 3% of the spread on average, 10% at worst.
+    let fast = prompt_scores(LoadOptions {
+        dense: Some(false),
+        pad_for_vnni: true,
+    });
+    assert_eq!(argmax(&fast), want[0]);
+    let rms = (&fast - &truth)
+        .unwrap()
+        .sqr()
+        .unwrap()
+        .mean(0)
+        .unwrap()
+        .sqrt()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let worst = difference(&fast, &truth);
+    assert!(
+        rms < 0.03 * spread && worst < 0.10 * spread,
+        "fast: rms {rms}, worst {worst} (spread {spread})"
+    );
 }
 
 /// Sequences decoded together in one batch get exactly the answers they get alone.
