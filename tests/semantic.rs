@@ -192,3 +192,23 @@ async fn passage_vectors_are_cached_so_only_changed_passages_are_embedded() {
     let new = hits.iter().find(|h| h.heading == "Gift cards and pets");
     assert!(new.is_some_and(|h| h.similarity.is_some()), "{hits:?}");
 }
+
+/// The moment-of-truth detector with the real MiniLM (topic examples by meaning, at the
+/// policy's calibrated similarity) keeps the floors its phrases-only tests hold: meaning may
+/// only add to what phrases catch, not cost precision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_moments_detector_with_embeddings_keeps_its_floors() {
+    use warmline_dialog::moments::eval::{EvalSet, Split, evaluate};
+    use warmline_dialog::moments::{Detector, Policy};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let set = EvalSet::load(&root.join("knowledge/eval/moments.yaml")).unwrap();
+    let policy = Policy::load(&root.join("knowledge/policy/moments.toml")).unwrap();
+    let report = evaluate(&Detector::new(policy, Some(common::embedder())), &set).await;
+    let test = report.counts(Some(Split::Test));
+    let (must_hit, must_all) = report.must_recall(Some(Split::Test));
+    assert!(test.precision() >= 0.95, "{report}");
+    assert!(test.recall() >= 0.89, "{report}");
+    assert!(must_hit as f64 / must_all as f64 >= 0.89, "{report}");
+    let dev = report.counts(Some(Split::Dev));
+    assert!(dev.precision() >= 0.98 && dev.recall() >= 0.98, "{report}");
+}
