@@ -71,3 +71,11 @@ mod tests {
         assert!("not-a-uuid".parse::<ConversationId>().is_err());
     }
 }
+id_type!(
+    /// Identifies one handoff of a conversation to people.
+    HandoffId
+);
+id_type!(
+    /// Identifies one agent or supervisor.
+    AgentId
+);

@@ -7,6 +7,7 @@
 //! - [`generate`]: the [`Generator`] trait (streamed chat generation).
 //! - [`knowledge`]: the search request/response types and the [`KnowledgeSearch`] trait.
 //! - [`store`]: the [`ConversationStore`] trait (SQLite today, PostgreSQL later).
+//! - [`handoff`]: handoffs to people, agents, and the [`HandoffStore`] trait.
 //! - [`error`]: [`ErrorCode`] (stable, mapped to HTTP in one place) and [`DomainError`].
 //!
 //! This crate holds types and traits only: no IO, no axum, tantivy or sqlx.
@@ -15,6 +16,7 @@ pub mod conversation;
 pub mod embed;
 pub mod error;
 pub mod generate;
+pub mod handoff;
 pub mod ids;
 pub mod knowledge;
 pub mod store;
@@ -31,6 +33,7 @@ pub use generate::{
     FinishReason, GenerateEvent, GenerateRequest, GenerateStream, GenerateSummary, Generator,
     PromptRole,
 };
-pub use ids::{ConversationId, CustomerId, MessageId};
+pub use handoff::{Agent, AgentRole, Handoff, HandoffPacket, HandoffStatus, HandoffStore};
+pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId};
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
 pub use store::ConversationStore;

@@ -445,5 +445,7 @@ impl ConversationStore for SqliteStore {
     }
 }
 
+mod handoffs;
+
 #[cfg(test)]
 mod tests;

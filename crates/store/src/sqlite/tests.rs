@@ -245,3 +245,114 @@ async fn every_kind_of_write_goes_on_after_messages_are_stored() {
         .await
         .expect("closing after writes must not hang");
 }
+
+/// A handoff moves the conversation with it: queued, then human when one agent (and only one)
+/// accepts it, then back to the bot with the agent's note; every step survives a reopen.
+#[tokio::test]
+async fn handoffs_move_ownership_and_only_one_agent_wins() {
+    use warmline_domain::{AgentRole, HandoffPacket, HandoffStatus, HandoffStore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(&dir).await;
+    let conv = store.create_conversation(new_conversation()).await.unwrap();
+    let packet = HandoffPacket {
+        reasons: vec!["high_stakes:fraud".into()],
+        summary: "Card used for purchases the customer did not make.".into(),
+        ..HandoffPacket::default()
+    };
+    let queued = store.open_handoff(conv.id, 5, &packet).await.unwrap();
+    assert_eq!(queued.status, HandoffStatus::Queued);
+    assert_eq!(queued.packet, packet);
+    let owner = |s: &SqliteStore| {
+        let s = s.clone();
+        async move { s.conversation(conv.id).await.unwrap().unwrap().ownership }
+    };
+    assert_eq!(owner(&store).await, Ownership::Queued);
+    let again = store.open_handoff(conv.id, 5, &packet).await.unwrap_err();
+    assert_eq!(again.code, ErrorCode::Conflict);
+
+    // A lower-priority handoff queues behind it; a higher one ahead.
+    let other = store.create_conversation(new_conversation()).await.unwrap();
+    let low = store.open_handoff(other.id, 1, &packet).await.unwrap();
+    let third = store.create_conversation(new_conversation()).await.unwrap();
+    let high = store.open_handoff(third.id, 9, &packet).await.unwrap();
+    let order: Vec<_> = store.queue().await.unwrap().iter().map(|h| h.id).collect();
+    assert_eq!(order, [high.id, queued.id, low.id]);
+
+    let ana = store
+        .create_agent("ana", "Ana", AgentRole::Agent, "$argon2id$fake")
+        .await
+        .unwrap();
+    let ben = store
+        .create_agent("ben", "Ben", AgentRole::Agent, "$argon2id$fake")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .create_agent("ana", "Ana 2", AgentRole::Agent, "x")
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::Conflict
+    );
+    let (a, b) = tokio::join!(
+        store.accept(queued.id, ana.id),
+        store.accept(queued.id, ben.id)
+    );
+    assert!(a.is_ok() != b.is_ok(), "exactly one agent gets it");
+    let lost = if a.is_ok() { b } else { a };
+    assert_eq!(lost.unwrap_err().code, ErrorCode::Conflict);
+    assert_eq!(owner(&store).await, Ownership::Human);
+
+    let returned = store
+        .finish(queued.id, HandoffStatus::Returned, Some("refund issued"))
+        .await
+        .unwrap();
+    assert_eq!(returned.note.as_deref(), Some("refund issued"));
+    assert_eq!(owner(&store).await, Ownership::Bot);
+    assert!(store.open_handoff_of(conv.id).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .finish(queued.id, HandoffStatus::Closed, None)
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::Conflict
+    );
+
+    drop(store);
+    let store = file_store(&dir).await;
+    let kept = store.handoff(queued.id).await.unwrap().unwrap();
+    assert_eq!(kept.status, HandoffStatus::Returned);
+    assert_eq!(store.queue().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn agent_sessions_expire() {
+    use warmline_domain::{AgentRole, HandoffStore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(&dir).await;
+    let ana = store
+        .create_agent("ana", "Ana", AgentRole::Supervisor, "$argon2id$fake")
+        .await
+        .unwrap();
+    let (found, hash) = store.agent_login("ana").await.unwrap().unwrap();
+    assert_eq!(found, ana);
+    assert_eq!(hash, "$argon2id$fake");
+    assert!(store.agent_login("nobody").await.unwrap().is_none());
+    let now = warmline_domain::conversation::now();
+    store
+        .create_session("live", ana.id, now + time::Duration::hours(1))
+        .await
+        .unwrap();
+    store
+        .create_session("stale", ana.id, now - time::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session_agent("live").await.unwrap(),
+        Some(ana.clone())
+    );
+    assert_eq!(store.session_agent("stale").await.unwrap(), None);
+    store.end_session("live").await.unwrap();
+    assert_eq!(store.session_agent("live").await.unwrap(), None);
+}

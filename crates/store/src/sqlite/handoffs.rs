@@ -1,0 +1,350 @@
+//! Handoffs, agents and sessions in SQLite.
+//!
+//! Every state change is one conditional statement (or one transaction), so concurrent
+//! agents cannot both accept the same handoff, and a conversation's ownership always moves
+//! together with its handoff.
+
+use super::{SqliteStore, db_error, is_unique_violation};
+use crate::rows::{corrupt, from_millis, to_millis};
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use time::OffsetDateTime;
+use warmline_domain::{
+    Agent, AgentId, AgentRole, ConversationId, DomainError, ErrorCode, Handoff, HandoffId,
+    HandoffPacket, HandoffStatus, HandoffStore, Ownership,
+};
+
+fn text(row: &SqliteRow, column: &str) -> Result<String, DomainError> {
+    row.try_get(column)
+        .map_err(|e| corrupt(format!("column {column}: {e}")))
+}
+
+fn id<T: std::str::FromStr>(row: &SqliteRow, column: &str) -> Result<T, DomainError> {
+    let raw = text(row, column)?;
+    raw.parse()
+        .map_err(|_| corrupt(format!("{column} {raw:?} is not an id")))
+}
+
+fn handoff(row: &SqliteRow) -> Result<Handoff, DomainError> {
+    let status = text(row, "status")?;
+    let packet = text(row, "packet")?;
+    let agent: Option<String> = row
+        .try_get("agent_id")
+        .map_err(|e| corrupt(format!("column agent_id: {e}")))?;
+    let accepted: Option<i64> = row
+        .try_get("accepted_at")
+        .map_err(|e| corrupt(format!("column accepted_at: {e}")))?;
+    Ok(Handoff {
+        id: id(row, "id")?,
+        conversation_id: id(row, "conversation_id")?,
+        status: HandoffStatus::parse(&status)
+            .ok_or_else(|| corrupt(format!("handoff status {status:?}")))?,
+        priority: row
+            .try_get("priority")
+            .map_err(|e| corrupt(format!("column priority: {e}")))?,
+        packet: serde_json::from_str(&packet)
+            .map_err(|e| corrupt(format!("handoff packet: {e}")))?,
+        agent_id: agent
+            .map(|a| a.parse().map_err(|_| corrupt(format!("agent id {a:?}"))))
+            .transpose()?,
+        note: row
+            .try_get("note")
+            .map_err(|e| corrupt(format!("column note: {e}")))?,
+        created_at: from_millis(
+            row.try_get("created_at")
+                .map_err(|e| corrupt(format!("column created_at: {e}")))?,
+        )?,
+        accepted_at: accepted.map(from_millis).transpose()?,
+    })
+}
+
+fn agent(row: &SqliteRow) -> Result<Agent, DomainError> {
+    let role = text(row, "role")?;
+    Ok(Agent {
+        id: id(row, "id")?,
+        username: text(row, "username")?,
+        display_name: text(row, "display_name")?,
+        role: AgentRole::parse(&role).ok_or_else(|| corrupt(format!("agent role {role:?}")))?,
+    })
+}
+
+impl SqliteStore {
+    async fn handoff_by(&self, id: HandoffId) -> Result<Handoff, DomainError> {
+        self.handoff(id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(format!("no handoff with id {id}")))
+    }
+}
+
+#[async_trait]
+impl HandoffStore for SqliteStore {
+    async fn open_handoff(
+        &self,
+        conversation: ConversationId,
+        priority: i32,
+        packet: &HandoffPacket,
+    ) -> Result<Handoff, DomainError> {
+        let now = warmline_domain::conversation::now();
+        let packet_json = serde_json::to_string(packet)
+            .map_err(|e| DomainError::internal(format!("handoff packet: {e}")))?;
+        let handoff_id = HandoffId::new();
+        let mut tx = self.writer.begin().await.map_err(db_error)?;
+        let moved = sqlx::query(
+            "UPDATE conversations SET ownership = 'queued', updated_at = ?
+             WHERE id = ? AND ownership = 'bot'",
+        )
+        .bind(to_millis(now))
+        .bind(conversation.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if moved.rows_affected() == 0 {
+            return Err(DomainError::new(
+                ErrorCode::Conflict,
+                "the conversation is not with the bot (already handed over, or closed)",
+            ));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO handoffs (id, conversation_id, status, priority, packet, created_at)
+             VALUES (?, ?, 'queued', ?, ?, ?)",
+        )
+        .bind(handoff_id.to_string())
+        .bind(conversation.to_string())
+        .bind(priority)
+        .bind(&packet_json)
+        .bind(to_millis(now))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(DomainError::new(
+                    ErrorCode::Conflict,
+                    "the conversation already has an open handoff",
+                ));
+            }
+            Err(e) => return Err(db_error(e)),
+        }
+        tx.commit().await.map_err(db_error)?;
+        self.cache
+            .set_ownership(conversation, Ownership::Queued, now);
+        self.handoff_by(handoff_id).await
+    }
+
+    async fn handoff(&self, id: HandoffId) -> Result<Option<Handoff>, DomainError> {
+        // From the writer: a handoff is read right after it changes.
+        let row = sqlx::query("SELECT * FROM handoffs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(handoff).transpose()
+    }
+
+    async fn open_handoff_of(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<Handoff>, DomainError> {
+        let row = sqlx::query(
+            "SELECT * FROM handoffs WHERE conversation_id = ? AND status IN ('queued', 'assigned')",
+        )
+        .bind(conversation.to_string())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(handoff).transpose()
+    }
+
+    async fn queue(&self) -> Result<Vec<Handoff>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT * FROM handoffs WHERE status = 'queued'
+             ORDER BY priority DESC, created_at ASC, id ASC",
+        )
+        .fetch_all(&self.writer)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(handoff).collect()
+    }
+
+    async fn accept(&self, id: HandoffId, agent: AgentId) -> Result<Handoff, DomainError> {
+        let now = warmline_domain::conversation::now();
+        let mut tx = self.writer.begin().await.map_err(db_error)?;
+        let row = sqlx::query(
+            "UPDATE handoffs SET status = 'assigned', agent_id = ?, accepted_at = ?
+             WHERE id = ? AND status = 'queued' RETURNING conversation_id",
+        )
+        .bind(agent.to_string())
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let Some(row) = row else {
+            drop(tx);
+            return Err(match self.handoff(id).await? {
+                None => DomainError::not_found(format!("no handoff with id {id}")),
+                Some(_) => DomainError::new(
+                    ErrorCode::Conflict,
+                    "this handoff is no longer waiting (another agent took it, or it ended)",
+                ),
+            });
+        };
+        let conversation: ConversationId = id_of(&row)?;
+        sqlx::query("UPDATE conversations SET ownership = 'human', updated_at = ? WHERE id = ?")
+            .bind(to_millis(now))
+            .bind(conversation.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        self.cache
+            .set_ownership(conversation, Ownership::Human, now);
+        self.handoff_by(id).await
+    }
+
+    async fn finish(
+        &self,
+        id: HandoffId,
+        status: HandoffStatus,
+        note: Option<&str>,
+    ) -> Result<Handoff, DomainError> {
+        let ownership = match status {
+            HandoffStatus::Returned => Ownership::Bot,
+            HandoffStatus::Closed => Ownership::Closed,
+            other => {
+                return Err(DomainError::invalid(format!(
+                    "a handoff ends returned or closed, not {}",
+                    other.as_str()
+                )));
+            }
+        };
+        let now = warmline_domain::conversation::now();
+        let mut tx = self.writer.begin().await.map_err(db_error)?;
+        let row = sqlx::query(
+            "UPDATE handoffs SET status = ?, note = coalesce(?, note), finished_at = ?
+             WHERE id = ? AND status IN ('queued', 'assigned') RETURNING conversation_id",
+        )
+        .bind(status.as_str())
+        .bind(note)
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let Some(row) = row else {
+            drop(tx);
+            return Err(match self.handoff(id).await? {
+                None => DomainError::not_found(format!("no handoff with id {id}")),
+                Some(_) => DomainError::new(ErrorCode::Conflict, "this handoff has already ended"),
+            });
+        };
+        let conversation: ConversationId = id_of(&row)?;
+        sqlx::query("UPDATE conversations SET ownership = ?, updated_at = ? WHERE id = ?")
+            .bind(ownership.as_str())
+            .bind(to_millis(now))
+            .bind(conversation.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        self.cache.set_ownership(conversation, ownership, now);
+        self.handoff_by(id).await
+    }
+
+    async fn create_agent(
+        &self,
+        username: &str,
+        display_name: &str,
+        role: AgentRole,
+        password_hash: &str,
+    ) -> Result<Agent, DomainError> {
+        let agent = Agent {
+            id: AgentId::new(),
+            username: username.to_owned(),
+            display_name: display_name.to_owned(),
+            role,
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO agents (id, username, display_name, role, password_hash, created_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(agent.id.to_string())
+        .bind(username)
+        .bind(display_name)
+        .bind(role.as_str())
+        .bind(password_hash)
+        .bind(to_millis(warmline_domain::conversation::now()))
+        .execute(&self.writer)
+        .await;
+        match inserted {
+            Ok(_) => Ok(agent),
+            Err(e) if is_unique_violation(&e) => Err(DomainError::new(
+                ErrorCode::Conflict,
+                format!("the username {username:?} is taken"),
+            )),
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
+    async fn agent_login(&self, username: &str) -> Result<Option<(Agent, String)>, DomainError> {
+        let row = sqlx::query("SELECT * FROM agents WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_error)?;
+        row.as_ref()
+            .map(|r| Ok((agent(r)?, text(r, "password_hash")?)))
+            .transpose()
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        agent: AgentId,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), DomainError> {
+        // Expired sessions go when new ones come.
+        sqlx::query("DELETE FROM agent_sessions WHERE expires_at < ?")
+            .bind(to_millis(warmline_domain::conversation::now()))
+            .execute(&self.writer)
+            .await
+            .map_err(db_error)?;
+        sqlx::query(
+            "INSERT INTO agent_sessions (token_hash, agent_id, expires_at) VALUES (?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(agent.to_string())
+        .bind(to_millis(expires_at))
+        .execute(&self.writer)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn session_agent(&self, token_hash: &str) -> Result<Option<Agent>, DomainError> {
+        let row = sqlx::query(
+            "SELECT a.* FROM agent_sessions s JOIN agents a ON a.id = s.agent_id
+             WHERE s.token_hash = ? AND s.expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(to_millis(warmline_domain::conversation::now()))
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(agent).transpose()
+    }
+
+    async fn end_session(&self, token_hash: &str) -> Result<(), DomainError> {
+        sqlx::query("DELETE FROM agent_sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.writer)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+}
+
+fn id_of(row: &SqliteRow) -> Result<ConversationId, DomainError> {
+    id(row, "conversation_id")
+}
