@@ -116,7 +116,9 @@ impl Warmline {
             dialog = dialog.with_grounding(Grounded::new(generator.clone(), embedder.clone()));
         }
         let policy = moments_policy(&settings.knowledge)?;
-        dialog = dialog.with_moments(Detector::new(policy, settings.embedder.clone()));
+        dialog = dialog
+            .with_moments(Detector::new(policy, settings.embedder.clone()))
+            .with_handoffs(store.clone());
         Ok(Self {
             state: AppState {
                 dialog,
@@ -227,7 +229,12 @@ pub fn load_embedder(models_dir: &Path) -> anyhow::Result<Arc<dyn Embedder>> {
 pub fn app(state: AppState, limits: &HttpLimits) -> Router {
     let gate = limits::Gate::new(limits);
     gate.sweep_idle_clients();
+    let agents = warmline_channels::agents::AgentApi {
+        handoffs: state.store.clone(),
+        conversations: state.store.clone(),
+    };
     let api = warmline_channels::rest::router(state.dialog.clone())
+        .merge(warmline_channels::agents::router(agents))
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(gate, limits::gate));
     Router::new()

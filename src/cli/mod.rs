@@ -70,6 +70,34 @@ pub enum Command {
     /// Download, verify and list the local models (generator and embeddings).
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Manage the accounts of agents and supervisors (who take conversations over).
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Create an account. The password is read from WARMLINE_AGENT_PASSWORD, or from the
+    /// first line of standard input (at least 12 characters); it is stored as an argon2id
+    /// hash.
+    Add(AgentAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentAddArgs {
+    /// Login name.
+    pub username: String,
+
+    /// Name shown to customers ("Ana from our team has joined"). Default: the username.
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// `agent` or `supervisor` (supervisors can also work on other agents' conversations).
+    #[arg(long, default_value = "agent", value_parser = ["agent", "supervisor"])]
+    pub role: String,
+
+    #[arg(long, env = "WARMLINE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -366,7 +394,61 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => tokio::task::spawn_blocking(move || generate(args)).await?,
         Command::Models(ModelsCommand::Fetch(args)) => fetch_models(args).await,
         Command::Models(ModelsCommand::List(args)) => list_models(args),
+        Command::Agents(AgentsCommand::Add(args)) => add_agent(args).await,
     }
+}
+
+/// Shortest agent password accepted.
+const MIN_PASSWORD_CHARS: usize = 12;
+
+async fn add_agent(args: AgentAddArgs) -> anyhow::Result<()> {
+    use warmline_domain::{AgentRole, HandoffStore};
+    let username = args.username.trim();
+    anyhow::ensure!(
+        !username.is_empty()
+            && username.len() <= 64
+            && username
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)),
+        "a username is 1 to 64 letters, digits or . _ - @"
+    );
+    let password = match std::env::var("WARMLINE_AGENT_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("cannot read the password from standard input")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    anyhow::ensure!(
+        password.chars().count() >= MIN_PASSWORD_CHARS,
+        "the password needs at least {MIN_PASSWORD_CHARS} characters \
+         (WARMLINE_AGENT_PASSWORD or the first line of standard input)"
+    );
+    let role = AgentRole::parse(&args.role).context("role is agent or supervisor")?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", args.data_dir.display()))?;
+    let store = warmline_store::SqliteStore::open(
+        &args.data_dir.join("warmline.db"),
+        warmline_store::Durability::Power,
+    )
+    .await?;
+    let hash =
+        tokio::task::spawn_blocking(move || warmline_channels::agents::hash_password(&password))
+            .await??;
+    let name = args.name.as_deref().unwrap_or(username);
+    let agent = store.create_agent(username, name, role, &hash).await?;
+    store.close().await;
+    say!(
+        "{} {} ({}) created in {}",
+        agent.role.as_str(),
+        agent.username,
+        agent.display_name,
+        args.data_dir.display()
+    );
+    Ok(())
 }
 
 fn progress_bar() -> impl FnMut(Phase, usize, usize) + Send {

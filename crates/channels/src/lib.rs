@@ -2,11 +2,14 @@
 //! the replies back into that channel's format.
 //!
 //! - [`rest`]: the REST chat API (`/v1/conversations`), the reference channel.
+//! - [`agents`]: the agent API (`/v1/agent/...`): login, the handoff queue, taking a
+//!   conversation over and giving it back.
 //! - [`error`]: the one place where [`warmline_domain::ErrorCode`]s become HTTP statuses and
 //!   `{"error": {"code", "message"}}` bodies, including for malformed requests.
 //!
 //! Web widget, Direct Line, WhatsApp, Telegram, SMS, Slack and email follow (channels issue).
 
+pub mod agents;
 pub mod error;
 pub mod rest;
 

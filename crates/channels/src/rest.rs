@@ -79,6 +79,9 @@ pub struct HandoffSignal {
     pub threshold: f32,
     /// `agent` (a person in this conversation) or `voice` (a phone call).
     pub route: String,
+    /// When the conversation was queued for an agent: the customer's place in the queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<usize>,
 }
 
 impl From<&warmline_dialog::moments::Decision> for HandoffSignal {
@@ -88,6 +91,7 @@ impl From<&warmline_dialog::moments::Decision> for HandoffSignal {
             score: d.score,
             threshold: d.threshold,
             route: d.route.as_str().to_owned(),
+            queue_position: None,
         }
     }
 }
@@ -108,7 +112,7 @@ pub struct Transcript {
 }
 
 /// A JSON body that may be left out entirely (then `T::default()`).
-fn optional_json<T: Default + serde::de::DeserializeOwned>(
+pub(crate) fn optional_json<T: Default + serde::de::DeserializeOwned>(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
@@ -227,7 +231,10 @@ pub async fn post_message(
 ) -> Result<ApiJson<TurnResponse>, ApiError> {
     let turn = dialog.handle(conversation_id(&id)?, &body.text).await?;
     Ok(ApiJson(TurnResponse {
-        handoff: turn.moment.as_ref().map(HandoffSignal::from),
+        handoff: turn.moment.as_ref().map(|d| HandoffSignal {
+            queue_position: turn.queued,
+            ..HandoffSignal::from(d)
+        }),
         message: turn.message,
         reply: turn.reply.map(|(reply, stored)| ReplyBody {
             message_id: stored.id,

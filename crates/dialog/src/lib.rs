@@ -13,13 +13,15 @@
 
 pub mod compose;
 pub mod grounded;
+pub mod handoff;
 pub mod moments;
 
 use std::sync::Arc;
 use std::time::Instant;
 use warmline_domain::{
     Channel, Conversation, ConversationId, ConversationStore, CustomerIdentity, DomainError,
-    ErrorCode, KnowledgeSearch, Message, NewConversation, Ownership, Reply, SearchQuery,
+    ErrorCode, HandoffStore, KnowledgeSearch, Message, NewConversation, Ownership, Reply,
+    SearchQuery,
 };
 
 pub use compose::{Composer, ComposerConfig, NO_ANSWER, TALK_TO_A_PERSON};
@@ -70,6 +72,8 @@ pub struct Turn {
     pub reply: Option<(Reply, Message)>,
     /// The moment-of-truth decision when the detector says this customer needs a person.
     pub moment: Option<moments::Decision>,
+    /// The customer's place in the agent queue when this turn handed them over.
+    pub queued: Option<usize>,
 }
 
 /// The dialog manager. Cheap to clone.
@@ -81,6 +85,7 @@ pub struct Dialog {
     composer: Arc<Composer>,
     grounded: Option<Arc<Grounded>>,
     moments: Option<Arc<moments::Detector>>,
+    handoffs: Option<Arc<dyn HandoffStore>>,
 }
 
 impl Dialog {
@@ -95,6 +100,7 @@ impl Dialog {
             composer: Arc::new(Composer::new(config.composer.clone())),
             grounded: None,
             moments: None,
+            handoffs: None,
             config: Arc::new(config),
         }
     }
@@ -170,11 +176,25 @@ impl Dialog {
                 message,
                 reply: None,
                 moment: None,
+                queued: None,
             });
         }
         let moment = self.assess(&conversation).await;
         let mut reply = self.answer(&conversation, &message.text).await?;
-        if moment.is_some() {
+        let queued = match &moment {
+            Some(decision) => self.hand_over(&conversation, decision).await?,
+            None => None,
+        };
+        if let Some(position) = queued {
+            // What the bot knows still helps while they wait; then the person takes over.
+            let waiting = handoff::queued_text(position);
+            if reply.kind == warmline_domain::ReplyKind::Answer {
+                reply.text = format!("{}\n\n{waiting}", reply.text);
+            } else {
+                reply.text = waiting;
+            }
+            reply.suggestions.clear();
+        } else if moment.is_some() {
             // A person first: the offer leads the quick replies.
             reply.suggestions.retain(|s| s != TALK_TO_A_PERSON);
             reply.suggestions.insert(0, TALK_TO_A_PERSON.to_owned());
@@ -198,6 +218,7 @@ impl Dialog {
             message,
             reply: Some((reply, stored)),
             moment,
+            queued,
         })
     }
 
@@ -232,6 +253,44 @@ impl Dialog {
     pub fn with_moments(mut self, detector: moments::Detector) -> Self {
         self.moments = Some(Arc::new(detector));
         self
+    }
+
+    /// Queues conversations for people at moments of truth (needs [`Dialog::with_moments`]).
+    pub fn with_handoffs(mut self, handoffs: Arc<dyn HandoffStore>) -> Self {
+        self.handoffs = Some(handoffs);
+        self
+    }
+
+    /// Queues `conversation` for a person with what they need to know; returns the
+    /// customer's place in the queue. `None` when there is no handoff store or the
+    /// detector routes elsewhere (a phone call).
+    async fn hand_over(
+        &self,
+        conversation: &Conversation,
+        decision: &moments::Decision,
+    ) -> Result<Option<usize>, DomainError> {
+        let Some(handoffs) = &self.handoffs else {
+            return Ok(None);
+        };
+        if decision.route != moments::Route::Agent {
+            return Ok(None);
+        }
+        let transcript = self
+            .store
+            .messages(conversation.id, self.config.transcript_limit)
+            .await?;
+        let packet = handoff::packet(decision, &transcript);
+        let opened = handoffs
+            .open_handoff(conversation.id, handoff::priority(decision), &packet)
+            .await?;
+        let queue = handoffs.queue().await?;
+        let position = queue
+            .iter()
+            .position(|h| h.id == opened.id)
+            .map_or(queue.len(), |i| i + 1);
+        metrics::counter!("warmline_handoffs_total").increment(1);
+        tracing::info!(handoff_id = %opened.id, position, "conversation queued for a person");
+        Ok(Some(position))
     }
 
     /// The detector's decision on the latest customer message of `conversation` when it says

@@ -21,6 +21,10 @@ pub enum ErrorCode {
     NotFound,
     /// The route exists but not for this HTTP method.
     MethodNotAllowed,
+    /// No valid credentials (missing, wrong or expired session).
+    Unauthorized,
+    /// Valid credentials, but this account may not do that.
+    Forbidden,
     /// The client sent too many requests; retry after the `Retry-After` header.
     RateLimited,
     /// The conversation is closed or otherwise not accepting this operation.
@@ -41,6 +45,8 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::RateLimited => "rate_limited",
             Self::Conflict => "conflict",
             Self::Unavailable => "unavailable",

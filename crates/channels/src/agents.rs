@@ -1,0 +1,382 @@
+//! The agent API (`/v1/agent/...`): people who take conversations over from the bot.
+//!
+//! Agents log in with a username and password (argon2id hashes, made by
+//! `warmline agents add`) and get a bearer token for 12 hours; the store keeps only the
+//! token's SHA-256. With it they see the queue of handoffs (highest priority, then oldest
+//! first), accept one (only one agent can), read the handoff packet and the transcript, write
+//! to the customer, and give the conversation back to the bot (with a note) or close it.
+
+use crate::error::{ApiError, ApiJson};
+use crate::rest::optional_json;
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use time::OffsetDateTime;
+use warmline_domain::{
+    Agent, ConversationStore, DomainError, ErrorCode, Handoff, HandoffId, HandoffStatus,
+    HandoffStore, Message, Role,
+};
+
+/// How long a login lasts.
+const SESSION: time::Duration = time::Duration::hours(12);
+/// Longest message an agent can send, in characters.
+const MAX_MESSAGE_CHARS: usize = 4000;
+
+/// What the agent routes need.
+#[derive(Clone)]
+pub struct AgentApi {
+    pub handoffs: Arc<dyn HandoffStore>,
+    pub conversations: Arc<dyn ConversationStore>,
+}
+
+pub fn router(api: AgentApi) -> Router {
+    Router::new()
+        .route("/agent/login", post(login))
+        .route("/agent/logout", post(logout))
+        .route("/agent/queue", get(queue))
+        .route("/agent/handoffs/{id}", get(handoff))
+        .route("/agent/handoffs/{id}/accept", post(accept))
+        .route("/agent/handoffs/{id}/messages", post(send))
+        .route("/agent/handoffs/{id}/return", post(give_back))
+        .route("/agent/handoffs/{id}/close", post(close))
+        .with_state(api)
+}
+
+/// A password hash for storing (argon2id, random salt, PHC string).
+pub fn hash_password(password: &str) -> Result<String, DomainError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| DomainError::internal(format!("hashing a password: {e}")))
+}
+
+fn password_matches(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::new(
+        ErrorCode::Unauthorized,
+        "log in first: POST /v1/agent/login, then send `Authorization: Bearer <token>`",
+    )
+}
+
+/// The logged-in agent of a request (`Authorization: Bearer <token>`).
+pub struct Authenticated(pub Agent);
+
+impl FromRequestParts<AgentApi> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &AgentApi) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers).ok_or_else(unauthorized)?;
+        match api.handoffs.session_agent(&token_hash(token)).await? {
+            Some(agent) => Ok(Self(agent)),
+            None => Err(unauthorized()),
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Session {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+    pub agent: Agent,
+}
+
+/// Log in as an agent or supervisor.
+#[utoipa::path(post, path = "/v1/agent/login", tag = "agent", request_body = Login,
+    responses((status = 200, body = Session),
+              (status = 401, description = "wrong username or password", body = crate::error::ErrorBody)))]
+pub async fn login(
+    State(api): State<AgentApi>,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<ApiJson<Session>, ApiError> {
+    let found = api.handoffs.agent_login(body.username.trim()).await?;
+    // Verify against a hash even for unknown users, so timing doesn't tell which exist.
+    let (agent, stored) = match found {
+        Some((agent, stored)) => (Some(agent), stored),
+        None => (None, DUMMY_HASH.clone()),
+    };
+    let password = body.password;
+    let matches = tokio::task::spawn_blocking(move || password_matches(&password, &stored))
+        .await
+        .unwrap_or(false);
+    let Some(agent) = agent.filter(|_| matches) else {
+        tracing::info!("agent login refused");
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "wrong username or password",
+        ));
+    };
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| DomainError::internal(format!("no randomness for a session token: {e}")))?;
+    let token = hex::encode(bytes);
+    let expires_at = warmline_domain::conversation::now() + SESSION;
+    api.handoffs
+        .create_session(&token_hash(&token), agent.id, expires_at)
+        .await?;
+    tracing::info!(agent_id = %agent.id, "agent logged in");
+    Ok(ApiJson(Session {
+        token,
+        expires_at,
+        agent,
+    }))
+}
+
+/// An argon2id hash of a password nobody knows, checked when the username is unknown.
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password("no such agent").unwrap_or_default());
+
+/// End the session of the token sent.
+#[utoipa::path(post, path = "/v1/agent/logout", tag = "agent",
+    responses((status = 204, description = "logged out")))]
+pub async fn logout(
+    State(api): State<AgentApi>,
+    headers: HeaderMap,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if let Some(token) = bearer(&headers) {
+        api.handoffs.end_session(&token_hash(token)).await?;
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Handoffs waiting for an agent, highest priority first, then oldest first.
+#[utoipa::path(get, path = "/v1/agent/queue", tag = "agent",
+    responses((status = 200, body = Vec<Handoff>),
+              (status = 401, body = crate::error::ErrorBody)))]
+pub async fn queue(
+    State(api): State<AgentApi>,
+    _agent: Authenticated,
+) -> Result<ApiJson<Vec<Handoff>>, ApiError> {
+    Ok(ApiJson(api.handoffs.queue().await?))
+}
+
+/// A handoff with the conversation's transcript.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HandoffView {
+    pub handoff: Handoff,
+    pub messages: Vec<Message>,
+}
+
+fn handoff_id(raw: &str) -> Result<HandoffId, ApiError> {
+    raw.parse()
+        .map_err(|_| DomainError::not_found(format!("no handoff with id {raw:?}")).into())
+}
+
+async fn load(api: &AgentApi, raw: &str) -> Result<Handoff, ApiError> {
+    let id = handoff_id(raw)?;
+    api.handoffs
+        .handoff(id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(format!("no handoff with id {id}")).into())
+}
+
+/// Only the agent who accepted a handoff (or a supervisor) works on it.
+fn ensure_owner(handoff: &Handoff, agent: &Agent) -> Result<(), ApiError> {
+    if handoff.agent_id == Some(agent.id) || agent.role == warmline_domain::AgentRole::Supervisor {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "another agent has this conversation",
+        ))
+    }
+}
+
+/// The handoff packet and the conversation so far.
+#[utoipa::path(get, path = "/v1/agent/handoffs/{id}", tag = "agent",
+    params(("id" = String, Path, description = "handoff id")),
+    responses((status = 200, body = HandoffView), (status = 401, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn handoff(
+    State(api): State<AgentApi>,
+    _agent: Authenticated,
+    Path(id): Path<String>,
+) -> Result<ApiJson<HandoffView>, ApiError> {
+    let handoff = load(&api, &id).await?;
+    let messages = api
+        .conversations
+        .messages(handoff.conversation_id, 500)
+        .await?;
+    Ok(ApiJson(HandoffView { handoff, messages }))
+}
+
+/// Take a waiting handoff: the conversation becomes yours and the bot goes quiet.
+#[utoipa::path(post, path = "/v1/agent/handoffs/{id}/accept", tag = "agent",
+    params(("id" = String, Path, description = "handoff id")),
+    responses((status = 200, body = Handoff), (status = 401, body = crate::error::ErrorBody),
+              (status = 409, description = "already taken or ended", body = crate::error::ErrorBody)))]
+pub async fn accept(
+    State(api): State<AgentApi>,
+    Authenticated(agent): Authenticated,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Handoff>, ApiError> {
+    let id = handoff_id(&id)?;
+    let handoff = api.handoffs.accept(id, agent.id).await?;
+    tracing::info!(handoff_id = %id, agent_id = %agent.id, "handoff accepted");
+    // The customer hears who took over.
+    let mut hello = Message::from_customer(
+        handoff.conversation_id,
+        format!(
+            "{} from our team has joined the conversation.",
+            agent.display_name
+        ),
+    );
+    hello.role = Role::System;
+    api.conversations.append_message(&hello).await?;
+    Ok(ApiJson(handoff))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentMessage {
+    pub text: String,
+}
+
+/// Write to the customer (the accepting agent or a supervisor).
+#[utoipa::path(post, path = "/v1/agent/handoffs/{id}/messages", tag = "agent",
+    params(("id" = String, Path, description = "handoff id")), request_body = AgentMessage,
+    responses((status = 200, body = Message), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn send(
+    State(api): State<AgentApi>,
+    Authenticated(agent): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AgentMessage>,
+) -> Result<ApiJson<Message>, ApiError> {
+    let handoff = load(&api, &id).await?;
+    ensure_owner(&handoff, &agent)?;
+    if handoff.status != HandoffStatus::Assigned {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "accept the handoff first (or it has ended)",
+        ));
+    }
+    let text = body.text.trim();
+    if text.is_empty() {
+        return Err(ApiError::new(ErrorCode::InvalidInput, "text is empty"));
+    }
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("text is longer than {MAX_MESSAGE_CHARS} characters"),
+        ));
+    }
+    let mut message = Message::from_customer(handoff.conversation_id, text);
+    message.role = Role::Agent;
+    api.conversations.append_message(&message).await?;
+    Ok(ApiJson(message))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Finish {
+    /// For the bot (returning) or the record (closing): what was done.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+async fn finish(
+    api: &AgentApi,
+    agent: &Agent,
+    id: &str,
+    status: HandoffStatus,
+    note: Option<String>,
+) -> Result<ApiJson<Handoff>, ApiError> {
+    let handoff = load(api, id).await?;
+    ensure_owner(&handoff, agent)?;
+    let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_MESSAGE_CHARS)
+    {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the note is too long",
+        ));
+    }
+    let done = api
+        .handoffs
+        .finish(handoff.id, status, note.as_deref())
+        .await?;
+    let text = match status {
+        HandoffStatus::Returned => "You're back with the virtual assistant. Ask me anything.",
+        _ => "This conversation is closed. Thank you for contacting us.",
+    };
+    let mut notice = Message::from_customer(done.conversation_id, text);
+    notice.role = Role::System;
+    api.conversations.append_message(&notice).await?;
+    tracing::info!(handoff_id = %done.id, agent_id = %agent.id, status = status.as_str(), "handoff ended");
+    Ok(ApiJson(done))
+}
+
+/// Give the conversation back to the bot, with a note it keeps.
+#[utoipa::path(post, path = "/v1/agent/handoffs/{id}/return", tag = "agent",
+    params(("id" = String, Path, description = "handoff id")), request_body(content = Option<Finish>, description = "optional"),
+    responses((status = 200, body = Handoff), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn give_back(
+    State(api): State<AgentApi>,
+    Authenticated(agent): Authenticated,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<ApiJson<Handoff>, ApiError> {
+    let body: Finish = optional_json(&headers, body)?;
+    finish(&api, &agent, &id, HandoffStatus::Returned, body.note).await
+}
+
+/// Close the conversation.
+#[utoipa::path(post, path = "/v1/agent/handoffs/{id}/close", tag = "agent",
+    params(("id" = String, Path, description = "handoff id")), request_body(content = Option<Finish>, description = "optional"),
+    responses((status = 200, body = Handoff), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn close(
+    State(api): State<AgentApi>,
+    Authenticated(agent): Authenticated,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<ApiJson<Handoff>, ApiError> {
+    let body: Finish = optional_json(&headers, body)?;
+    finish(&api, &agent, &id, HandoffStatus::Closed, body.note).await
+}

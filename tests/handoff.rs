@@ -1,0 +1,214 @@
+//! The warm handoff, end to end on the real server: a customer reporting fraud is queued for
+//! a person with a handoff packet; the bot goes quiet; an agent logs in, sees the queue,
+//! accepts (a second agent can't), writes, and gives the conversation back to the bot, which
+//! answers again. Agent routes refuse requests without a valid session.
+
+mod common;
+
+use common::{TestServer, unlimited};
+use serde_json::{Value, json};
+use warmline_domain::{AgentRole, HandoffStore};
+
+async fn agent(server: &TestServer, username: &str, role: AgentRole) -> String {
+    let hash = warmline_channels::agents::hash_password("correct horse battery").unwrap();
+    server
+        .warmline
+        .state
+        .store
+        .create_agent(username, &format!("{username} (test)"), role, &hash)
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let wrong = client
+        .post(server.url("/v1/agent/login"))
+        .json(&json!({"username": username, "password": "wrong password!"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let session: Value = client
+        .post(server.url("/v1/agent/login"))
+        .json(&json!({"username": username, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    session["token"].as_str().unwrap().to_owned()
+}
+
+async fn say(client: &reqwest::Client, server: &TestServer, conv: &str, text: &str) -> Value {
+    let response = client
+        .post(server.url(&format!("/v1/conversations/{conv}/messages")))
+        .json(&json!({ "text": text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), unlimited()).await;
+    let client = reqwest::Client::new();
+    let conv: Value = client
+        .post(server.url("/v1/conversations"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let conv = conv["id"].as_str().unwrap().to_owned();
+
+    // An ordinary question: answered, no handoff.
+    let calm = say(&client, &server, &conv, "what are your store hours?").await;
+    assert!(calm.get("handoff").is_none(), "{calm}");
+
+    let turn = say(
+        &client,
+        &server,
+        &conv,
+        "someone used my card for purchases I never made",
+    )
+    .await;
+    assert_eq!(turn["handoff"]["queue_position"], 1, "{turn}");
+    assert!(
+        turn["handoff"]["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("high_stakes:fraud"))
+    );
+    let told = turn["reply"]["text"].as_str().unwrap();
+    assert!(told.contains("bringing in a person"), "{told}");
+
+    // While queued the bot is quiet, and nothing the customer writes is lost.
+    let waiting = say(&client, &server, &conv, "it was 3 charges of $49.99").await;
+    assert!(waiting["reply"].is_null(), "{waiting}");
+
+    // Agent routes need a session.
+    let anonymous = client
+        .get(server.url("/v1/agent/queue"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let forged = client
+        .get(server.url("/v1/agent/queue"))
+        .bearer_auth("0".repeat(64))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+
+    let ana = agent(&server, "ana", AgentRole::Agent).await;
+    let ben = agent(&server, "ben", AgentRole::Agent).await;
+    let queue: Value = client
+        .get(server.url("/v1/agent/queue"))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let queue = queue.as_array().unwrap();
+    assert_eq!(queue.len(), 1);
+    let handoff = &queue[0];
+    assert_eq!(handoff["conversation_id"], conv.as_str());
+    let packet = &handoff["packet"];
+    assert!(
+        packet["summary"]
+            .as_str()
+            .unwrap()
+            .contains("purchases I never made")
+    );
+    assert!(!packet["cited"].as_array().unwrap().is_empty(), "{packet}");
+    let id = handoff["id"].as_str().unwrap().to_owned();
+
+    let accepted = client
+        .post(server.url(&format!("/v1/agent/handoffs/{id}/accept")))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
+    let late = client
+        .post(server.url(&format!("/v1/agent/handoffs/{id}/accept")))
+        .bearer_auth(&ben)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 409);
+    let meddling = client
+        .post(server.url(&format!("/v1/agent/handoffs/{id}/messages")))
+        .bearer_auth(&ben)
+        .json(&json!({"text": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(meddling.status(), 403);
+
+    let view: Value = client
+        .get(server.url(&format!("/v1/agent/handoffs/{id}")))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let texts: Vec<&str> = view["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert!(texts.contains(&"it was 3 charges of $49.99"), "{texts:?}");
+
+    let sent = client
+        .post(server.url(&format!("/v1/agent/handoffs/{id}/messages")))
+        .bearer_auth(&ana)
+        .json(&json!({"text": "I've blocked the card and opened a dispute for the 3 charges."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    // Still the agent's conversation: the bot stays out of it.
+    let thanks = say(&client, &server, &conv, "thank you so much").await;
+    assert!(thanks["reply"].is_null());
+
+    let back = client
+        .post(server.url(&format!("/v1/agent/handoffs/{id}/return")))
+        .bearer_auth(&ana)
+        .json(&json!({"note": "card blocked, dispute opened"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 200);
+    let again = say(&client, &server, &conv, "when do stores open on sunday?").await;
+    assert!(again["reply"]["text"].is_string(), "{again}");
+
+    let transcript: Value = client
+        .get(server.url(&format!("/v1/conversations/{conv}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let roles: Vec<&str> = transcript["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert!(
+        roles.contains(&"agent") && roles.contains(&"system"),
+        "{roles:?}"
+    );
+    server.stop().await;
+}
