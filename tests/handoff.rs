@@ -38,6 +38,17 @@ async fn agent(server: &TestServer, username: &str, role: AgentRole) -> String {
     session["token"].as_str().unwrap().to_owned()
 }
 
+/// An agent's POST with a JSON body.
+async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(server.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn say(client: &reqwest::Client, server: &TestServer, conv: &str, text: &str) -> Value {
     let response = client
         .post(server.url(&format!("/v1/conversations/{conv}/messages")))
@@ -129,27 +140,11 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
     assert!(!packet["cited"].as_array().unwrap().is_empty(), "{packet}");
     let id = handoff["id"].as_str().unwrap().to_owned();
 
-    let accepted = client
-        .post(server.url(&format!("/v1/agent/handoffs/{id}/accept")))
-        .bearer_auth(&ana)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), 200);
-    let late = client
-        .post(server.url(&format!("/v1/agent/handoffs/{id}/accept")))
-        .bearer_auth(&ben)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(late.status(), 409);
-    let meddling = client
-        .post(server.url(&format!("/v1/agent/handoffs/{id}/messages")))
-        .bearer_auth(&ben)
-        .json(&json!({"text": "hi"}))
-        .send()
-        .await
-        .unwrap();
+    let accept = format!("/v1/agent/handoffs/{id}/accept");
+    assert_eq!(post(&server, &ana, &accept, json!({})).await.status(), 200);
+    assert_eq!(post(&server, &ben, &accept, json!({})).await.status(), 409);
+    let write = format!("/v1/agent/handoffs/{id}/messages");
+    let meddling = post(&server, &ben, &write, json!({"text": "hi"})).await;
     assert_eq!(meddling.status(), 403);
 
     let view: Value = client
@@ -169,26 +164,21 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
         .collect();
     assert!(texts.contains(&"it was 3 charges of $49.99"), "{texts:?}");
 
-    let sent = client
-        .post(server.url(&format!("/v1/agent/handoffs/{id}/messages")))
-        .bearer_auth(&ana)
-        .json(&json!({"text": "I've blocked the card and opened a dispute for the 3 charges."}))
-        .send()
-        .await
-        .unwrap();
+    let text = "I've blocked the card and opened a dispute for the 3 charges.";
+    let sent = post(&server, &ana, &write, json!({ "text": text })).await;
     assert_eq!(sent.status(), 200);
     // Still the agent's conversation: the bot stays out of it.
     let thanks = say(&client, &server, &conv, "thank you so much").await;
     assert!(thanks["reply"].is_null());
 
-    let back = client
-        .post(server.url(&format!("/v1/agent/handoffs/{id}/return")))
-        .bearer_auth(&ana)
-        .json(&json!({"note": "card blocked, dispute opened"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(back.status(), 200);
+    let give_back = format!("/v1/agent/handoffs/{id}/return");
+    let back = post(
+        &server,
+        &ana,
+        &give_back,
+        json!({"note": "card blocked, dispute opened"}),
+    );
+    assert_eq!(back.await.status(), 200);
     let again = say(&client, &server, &conv, "when do stores open on sunday?").await;
     assert!(again["reply"]["text"].is_string(), "{again}");
 

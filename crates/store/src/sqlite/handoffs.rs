@@ -75,6 +75,16 @@ impl SqliteStore {
             .await?
             .ok_or_else(|| DomainError::not_found(format!("no handoff with id {id}")))
     }
+
+    /// Why a conditional update of handoff `id` changed nothing: it doesn't exist, or it is
+    /// not in a state that allows the change (`conflict`).
+    async fn refused(&self, id: HandoffId, conflict: &str) -> DomainError {
+        match self.handoff(id).await {
+            Ok(None) => DomainError::not_found(format!("no handoff with id {id}")),
+            Ok(Some(_)) => DomainError::new(ErrorCode::Conflict, conflict),
+            Err(e) => e,
+        }
+    }
 }
 
 #[async_trait]
@@ -182,13 +192,12 @@ impl HandoffStore for SqliteStore {
         .map_err(db_error)?;
         let Some(row) = row else {
             drop(tx);
-            return Err(match self.handoff(id).await? {
-                None => DomainError::not_found(format!("no handoff with id {id}")),
-                Some(_) => DomainError::new(
-                    ErrorCode::Conflict,
+            return Err(self
+                .refused(
+                    id,
                     "this handoff is no longer waiting (another agent took it, or it ended)",
-                ),
-            });
+                )
+                .await);
         };
         let conversation: ConversationId = id_of(&row)?;
         sqlx::query("UPDATE conversations SET ownership = 'human', updated_at = ? WHERE id = ?")
@@ -234,10 +243,7 @@ impl HandoffStore for SqliteStore {
         .map_err(db_error)?;
         let Some(row) = row else {
             drop(tx);
-            return Err(match self.handoff(id).await? {
-                None => DomainError::not_found(format!("no handoff with id {id}")),
-                Some(_) => DomainError::new(ErrorCode::Conflict, "this handoff has already ended"),
-            });
+            return Err(self.refused(id, "this handoff has already ended").await);
         };
         let conversation: ConversationId = id_of(&row)?;
         sqlx::query("UPDATE conversations SET ownership = ?, updated_at = ? WHERE id = ?")
