@@ -28,6 +28,7 @@ use warmline_retrieval::{Article, Status};
         warmline_channels::agents::login,
         warmline_channels::agents::logout,
         warmline_channels::agents::queue,
+        warmline_channels::agents::mine,
         warmline_channels::agents::handoff,
         warmline_channels::agents::accept,
         warmline_channels::agents::send,
@@ -200,4 +201,9 @@ pub async fn kb_article(
 /// The home page: a small chat box over the REST API, and where to go next.
 pub async fn home() -> Html<&'static str> {
     Html(include_str!("../web/index.html"))
+}
+
+/// The agent console: log in, take conversations from the queue, talk, give them back.
+pub async fn agent_console() -> Html<&'static str> {
+    Html(include_str!("../web/agent.html"))
 }

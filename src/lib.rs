@@ -239,6 +239,7 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
         .layer(axum::middleware::from_fn_with_state(gate, limits::gate));
     Router::new()
         .route("/", get(http::home))
+        .route("/agent", get(http::agent_console))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics_page))

@@ -142,6 +142,16 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
 
     let accept = format!("/v1/agent/handoffs/{id}/accept");
     assert_eq!(post(&server, &ana, &accept, json!({})).await.status(), 200);
+    let mine: Value = client
+        .get(server.url("/v1/agent/mine"))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine[0]["id"], id.as_str());
     assert_eq!(post(&server, &ben, &accept, json!({})).await.status(), 409);
     let write = format!("/v1/agent/handoffs/{id}/messages");
     let meddling = post(&server, &ben, &write, json!({"text": "hi"})).await;

@@ -44,6 +44,7 @@ pub fn router(api: AgentApi) -> Router {
         .route("/agent/login", post(login))
         .route("/agent/logout", post(logout))
         .route("/agent/queue", get(queue))
+        .route("/agent/mine", get(mine))
         .route("/agent/handoffs/{id}", get(handoff))
         .route("/agent/handoffs/{id}/accept", post(accept))
         .route("/agent/handoffs/{id}/messages", post(send))
@@ -188,6 +189,17 @@ pub async fn queue(
     _agent: Authenticated,
 ) -> Result<ApiJson<Vec<Handoff>>, ApiError> {
     Ok(ApiJson(api.handoffs.queue().await?))
+}
+
+/// The handoffs you have accepted and not finished, oldest first.
+#[utoipa::path(get, path = "/v1/agent/mine", tag = "agent",
+    responses((status = 200, body = Vec<Handoff>),
+              (status = 401, body = crate::error::ErrorBody)))]
+pub async fn mine(
+    State(api): State<AgentApi>,
+    Authenticated(agent): Authenticated,
+) -> Result<ApiJson<Vec<Handoff>>, ApiError> {
+    Ok(ApiJson(api.handoffs.assigned_to(agent.id).await?))
 }
 
 /// A handoff with the conversation's transcript.

@@ -136,6 +136,9 @@ pub trait HandoffStore: Send + Sync {
     /// Queued handoffs, highest priority first, then oldest first.
     async fn queue(&self) -> Result<Vec<Handoff>, DomainError>;
 
+    /// Handoffs `agent` has accepted and not finished, oldest first.
+    async fn assigned_to(&self, agent: AgentId) -> Result<Vec<Handoff>, DomainError>;
+
     /// Gives a queued handoff to `agent` and the conversation to people (`human`).
     async fn accept(&self, id: HandoffId, agent: AgentId) -> Result<Handoff, DomainError>;
 

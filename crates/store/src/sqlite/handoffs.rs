@@ -177,6 +177,18 @@ impl HandoffStore for SqliteStore {
         rows.iter().map(handoff).collect()
     }
 
+    async fn assigned_to(&self, agent: AgentId) -> Result<Vec<Handoff>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT * FROM handoffs WHERE status = 'assigned' AND agent_id = ?
+             ORDER BY accepted_at ASC, id ASC",
+        )
+        .bind(agent.to_string())
+        .fetch_all(&self.writer)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(handoff).collect()
+    }
+
     async fn accept(&self, id: HandoffId, agent: AgentId) -> Result<Handoff, DomainError> {
         let now = warmline_domain::conversation::now();
         let mut tx = self.writer.begin().await.map_err(db_error)?;
