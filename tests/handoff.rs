@@ -35,7 +35,10 @@ async fn agent(server: &TestServer, username: &str, role: AgentRole) -> String {
         .json()
         .await
         .unwrap();
-    session["token"].as_str().unwrap().to_owned()
+    session["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{session}"))
+        .to_owned()
 }
 
 /// An agent's POST with a JSON body.
@@ -79,6 +82,34 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
     let calm = say(&client, &server, &conv, "what are your store hours?").await;
     assert!(calm.get("handoff").is_none(), "{calm}");
 
+    // Nobody online yet: the customer is told so, and the handoff waits as a ticket.
+    let lonely: Value = client
+        .post(server.url("/v1/conversations"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lonely = lonely["id"].as_str().unwrap().to_owned();
+    let ticket = say(
+        &client,
+        &server,
+        &lonely,
+        "I want to speak to a human agent",
+    )
+    .await;
+    let availability = ticket["handoff"]["availability"].as_str().unwrap();
+    assert!(["no_agents", "closed"].contains(&availability), "{ticket}");
+    let told = ticket["reply"]["text"].as_str().unwrap();
+    assert!(
+        told.contains("nothing you write is lost") || told.contains("Nothing you write is lost"),
+        "{told}"
+    );
+
+    // With an agent online (within business hours) the customer hears their place in line.
+    let ana = agent(&server, "ana", AgentRole::Agent).await;
+    let ben = agent(&server, "ben", AgentRole::Agent).await;
     let turn = say(
         &client,
         &server,
@@ -86,7 +117,6 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
         "someone used my card for purchases I never made",
     )
     .await;
-    assert_eq!(turn["handoff"]["queue_position"], 1, "{turn}");
     assert!(
         turn["handoff"]["reasons"]
             .as_array()
@@ -94,7 +124,13 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
             .contains(&json!("high_stakes:fraud"))
     );
     let told = turn["reply"]["text"].as_str().unwrap();
-    assert!(told.contains("bringing in a person"), "{told}");
+    match turn["handoff"]["availability"].as_str().unwrap() {
+        "open" => assert!(told.contains("bringing in a person"), "{told}"),
+        "closed" => assert!(told.contains("away right now"), "{told}"),
+        other => panic!("agents are online, yet {other}: {turn}"),
+    }
+    // Fraud outranks a plain request: first in line.
+    assert_eq!(turn["handoff"]["queue_position"], 1, "{turn}");
 
     // While queued the bot is quiet, and nothing the customer writes is lost.
     let waiting = say(&client, &server, &conv, "it was 3 charges of $49.99").await;
@@ -115,8 +151,6 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
         .unwrap();
     assert_eq!(forged.status(), 401);
 
-    let ana = agent(&server, "ana", AgentRole::Agent).await;
-    let ben = agent(&server, "ben", AgentRole::Agent).await;
     let queue: Value = client
         .get(server.url("/v1/agent/queue"))
         .bearer_auth(&ana)
@@ -127,7 +161,7 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
         .await
         .unwrap();
     let queue = queue.as_array().unwrap();
-    assert_eq!(queue.len(), 1);
+    assert_eq!(queue.len(), 2);
     let handoff = &queue[0];
     assert_eq!(handoff["conversation_id"], conv.as_str());
     let packet = &handoff["packet"];

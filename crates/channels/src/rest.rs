@@ -82,6 +82,12 @@ pub struct HandoffSignal {
     /// When the conversation was queued for an agent: the customer's place in the queue.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_position: Option<usize>,
+    /// When queued: `open` (agents online), `no_agents` or `closed` (outside business hours).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability: Option<String>,
+    /// When queued and known: the median wait of recent handoffs, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub typical_wait_seconds: Option<i64>,
 }
 
 impl From<&warmline_dialog::moments::Decision> for HandoffSignal {
@@ -92,6 +98,8 @@ impl From<&warmline_dialog::moments::Decision> for HandoffSignal {
             threshold: d.threshold,
             route: d.route.as_str().to_owned(),
             queue_position: None,
+            availability: None,
+            typical_wait_seconds: None,
         }
     }
 }
@@ -232,7 +240,14 @@ pub async fn post_message(
     let turn = dialog.handle(conversation_id(&id)?, &body.text).await?;
     Ok(ApiJson(TurnResponse {
         handoff: turn.moment.as_ref().map(|d| HandoffSignal {
-            queue_position: turn.queued,
+            queue_position: turn.queued.map(|q| q.position),
+            availability: turn.queued.map(|q| q.availability.as_str().to_owned()),
+            typical_wait_seconds: turn.queued.and_then(|q| match q.availability {
+                warmline_dialog::handoff::Availability::Open { wait } => {
+                    wait.map(|w| w.whole_seconds())
+                }
+                _ => None,
+            }),
             ..HandoffSignal::from(d)
         }),
         message: turn.message,

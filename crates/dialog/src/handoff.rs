@@ -76,14 +76,126 @@ pub fn priority(decision: &Decision) -> i32 {
     p
 }
 
-/// What the customer is told when their conversation is queued for a person.
-pub fn queued_text(position: usize) -> String {
-    let place = match position {
-        0 | 1 => "You're next in line".to_owned(),
-        n => format!("You're number {n} in line"),
-    };
-    format!(
-        "I'm bringing in a person from our team. {place}; they'll see our conversation, so you \
-         won't need to repeat yourself. You can keep writing here in the meantime."
-    )
+/// Whether people can take the conversation now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// Within business hours with an agent online; `wait`: the median of recent waits,
+    /// when there are enough of them to say.
+    Open { wait: Option<time::Duration> },
+    /// Within business hours, but no agent is online.
+    NoAgents,
+    /// Outside business hours; `back`: when they open again (local time of the policy).
+    Closed { back: Option<time::OffsetDateTime> },
+}
+
+impl Availability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open { .. } => "open",
+            Self::NoAgents => "no_agents",
+            Self::Closed { .. } => "closed",
+        }
+    }
+}
+
+/// Accepted handoffs needed before a typical wait is quoted.
+pub const MIN_WAITS_FOR_ESTIMATE: usize = 3;
+
+/// The median of `waits`, when there are enough to quote.
+pub fn typical_wait(waits: &[time::Duration]) -> Option<time::Duration> {
+    if waits.len() < MIN_WAITS_FOR_ESTIMATE {
+        return None;
+    }
+    let mut sorted = waits.to_vec();
+    sorted.sort();
+    Some(sorted[sorted.len() / 2])
+}
+
+fn minutes(d: time::Duration) -> String {
+    match d.whole_minutes() {
+        0 | 1 => "a minute or two".to_owned(),
+        n => format!("about {n} minutes"),
+    }
+}
+
+/// What the customer is told when their conversation is queued for a person: their place,
+/// an honest wait, or when people are back. Nothing they write is lost either way.
+pub fn queued_text(position: usize, availability: Availability) -> String {
+    const KEPT: &str = "I've passed this to our team with everything you told me";
+    match availability {
+        Availability::Open { wait } => {
+            let place = match position {
+                0 | 1 => "You're next in line".to_owned(),
+                n => format!("You're number {n} in line"),
+            };
+            let wait = wait
+                .map(|w| format!(" (the wait is usually {})", minutes(w)))
+                .unwrap_or_default();
+            format!(
+                "I'm bringing in a person from our team. {place}{wait}; they'll see our \
+                 conversation, so you won't need to repeat yourself. You can keep writing here \
+                 in the meantime."
+            )
+        }
+        Availability::NoAgents => format!(
+            "{KEPT}. No one is free to chat right now, so a person will reply here as soon as \
+             they can. Nothing you write is lost: you can keep adding details here."
+        ),
+        Availability::Closed { back } => {
+            let back = back
+                .map(|t| {
+                    let (h, m, _) = t.offset().as_hms();
+                    format!(
+                        " They're back at {:02}:{:02} (UTC{h:+03}:{:02}) on {} {} {}.",
+                        t.hour(),
+                        t.minute(),
+                        m.abs(),
+                        t.weekday(),
+                        t.day(),
+                        t.month()
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "{KEPT}. Our team is away right now.{back} A person will reply here then; nothing \
+                 you write is lost, so you can keep adding details here."
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    #[test]
+    fn the_wait_is_quoted_only_from_enough_handoffs() {
+        let m = Duration::minutes;
+        assert_eq!(typical_wait(&[m(1), m(9)]), None);
+        assert_eq!(typical_wait(&[m(9), m(1), m(4)]), Some(m(4)));
+        let open = queued_text(3, Availability::Open { wait: Some(m(4)) });
+        assert!(
+            open.contains("number 3 in line") && open.contains("about 4 minutes"),
+            "{open}"
+        );
+        let first = queued_text(1, Availability::Open { wait: None });
+        assert!(
+            first.contains("next in line") && !first.contains("usually"),
+            "{first}"
+        );
+    }
+
+    #[test]
+    fn without_people_the_customer_hears_when_and_that_nothing_is_lost() {
+        let none = queued_text(1, Availability::NoAgents);
+        assert!(none.contains("No one is free") && none.contains("Nothing you write is lost"));
+        let back = time::macros::datetime!(2026-11-24 08:00 -05:00);
+        let closed = queued_text(1, Availability::Closed { back: Some(back) });
+        assert!(
+            closed.contains("08:00 (UTC-05:00) on Tuesday 24 November"),
+            "{closed}"
+        );
+        assert!(!closed.contains("in line"));
+    }
 }

@@ -27,6 +27,9 @@ use warmline_domain::{
 pub use compose::{Composer, ComposerConfig, NO_ANSWER, TALK_TO_A_PERSON};
 pub use grounded::{Grounded, GroundedConfig};
 
+/// Agents whose session was used this recently count as online.
+pub const ONLINE_WINDOW: time::Duration = time::Duration::minutes(5);
+
 /// Messages of the transcript the moment-of-truth detector looks at.
 const MOMENT_HISTORY: usize = 20;
 
@@ -72,8 +75,16 @@ pub struct Turn {
     pub reply: Option<(Reply, Message)>,
     /// The moment-of-truth decision when the detector says this customer needs a person.
     pub moment: Option<moments::Decision>,
-    /// The customer's place in the agent queue when this turn handed them over.
-    pub queued: Option<usize>,
+    /// When this turn handed the customer over: their place in the queue and whether people
+    /// are there.
+    pub queued: Option<Queued>,
+}
+
+/// A conversation queued for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Queued {
+    pub position: usize,
+    pub availability: handoff::Availability,
 }
 
 /// The dialog manager. Cheap to clone.
@@ -185,9 +196,9 @@ impl Dialog {
             Some(decision) => self.hand_over(&conversation, decision).await?,
             None => None,
         };
-        if let Some(position) = queued {
+        if let Some(q) = &queued {
             // What the bot knows still helps while they wait; then the person takes over.
-            let waiting = handoff::queued_text(position);
+            let waiting = handoff::queued_text(q.position, q.availability);
             if reply.kind == warmline_domain::ReplyKind::Answer {
                 reply.text = format!("{}\n\n{waiting}", reply.text);
             } else {
@@ -268,7 +279,7 @@ impl Dialog {
         &self,
         conversation: &Conversation,
         decision: &moments::Decision,
-    ) -> Result<Option<usize>, DomainError> {
+    ) -> Result<Option<Queued>, DomainError> {
         let Some(handoffs) = &self.handoffs else {
             return Ok(None);
         };
@@ -288,9 +299,38 @@ impl Dialog {
             .iter()
             .position(|h| h.id == opened.id)
             .map_or(queue.len(), |i| i + 1);
-        metrics::counter!("warmline_handoffs_total").increment(1);
-        tracing::info!(handoff_id = %opened.id, position, "conversation queued for a person");
-        Ok(Some(position))
+        let availability = self.availability(handoffs.as_ref()).await?;
+        metrics::counter!("warmline_handoffs_total", "availability" => availability.as_str())
+            .increment(1);
+        tracing::info!(handoff_id = %opened.id, position, availability = availability.as_str(), "conversation queued for a person");
+        Ok(Some(Queued {
+            position,
+            availability,
+        }))
+    }
+
+    /// Whether people can take a conversation now: business hours (the policy's), agents
+    /// seen in the last [`ONLINE_WINDOW`], and the typical recent wait.
+    async fn availability(
+        &self,
+        handoffs: &dyn HandoffStore,
+    ) -> Result<handoff::Availability, DomainError> {
+        let now = warmline_domain::conversation::now();
+        if let Some(detector) = &self.moments {
+            let hours = detector.policy().hours();
+            if !hours.is_open(now) {
+                return Ok(handoff::Availability::Closed {
+                    back: hours.next_open(now),
+                });
+            }
+        }
+        if handoffs.agents_online(now - ONLINE_WINDOW).await? == 0 {
+            return Ok(handoff::Availability::NoAgents);
+        }
+        let waits = handoffs.recent_waits(20).await?;
+        Ok(handoff::Availability::Open {
+            wait: handoff::typical_wait(&waits),
+        })
     }
 
     /// The detector's decision on the latest customer message of `conversation` when it says

@@ -172,8 +172,14 @@ pub trait HandoffStore: Send + Sync {
         expires_at: OffsetDateTime,
     ) -> Result<(), DomainError>;
 
-    /// The agent of an unexpired session.
+    /// The agent of an unexpired session; marks the session seen now.
     async fn session_agent(&self, token_hash: &str) -> Result<Option<Agent>, DomainError>;
+
+    /// Agents with an unexpired session seen since `since` (online).
+    async fn agents_online(&self, since: OffsetDateTime) -> Result<usize, DomainError>;
+
+    /// How long the last `n` accepted handoffs waited, newest first.
+    async fn recent_waits(&self, n: usize) -> Result<Vec<time::Duration>, DomainError>;
 
     async fn end_session(&self, token_hash: &str) -> Result<(), DomainError>;
 }

@@ -10,10 +10,12 @@ CREATE TABLE agents (
 );
 
 -- Sessions by the SHA-256 of their bearer token: a leaked database holds no usable token.
+-- last_seen: the session's latest request; agents seen recently count as online.
 CREATE TABLE agent_sessions (
     token_hash TEXT PRIMARY KEY NOT NULL,
     agent_id   TEXT NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
-    expires_at INTEGER NOT NULL
+    expires_at INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL
 );
 
 CREATE TABLE handoffs (
@@ -32,3 +34,4 @@ CREATE TABLE handoffs (
 CREATE UNIQUE INDEX handoffs_open_per_conversation ON handoffs (conversation_id)
     WHERE status IN ('queued', 'assigned');
 CREATE INDEX handoffs_queue ON handoffs (status, priority DESC, created_at);
+CREATE INDEX handoffs_accepted ON handoffs (accepted_at) WHERE accepted_at IS NOT NULL;

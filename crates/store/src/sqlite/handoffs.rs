@@ -329,11 +329,13 @@ impl HandoffStore for SqliteStore {
             .await
             .map_err(db_error)?;
         sqlx::query(
-            "INSERT INTO agent_sessions (token_hash, agent_id, expires_at) VALUES (?, ?, ?)",
+            "INSERT INTO agent_sessions (token_hash, agent_id, expires_at, last_seen)
+             VALUES (?, ?, ?, ?)",
         )
         .bind(token_hash)
         .bind(agent.to_string())
         .bind(to_millis(expires_at))
+        .bind(to_millis(warmline_domain::conversation::now()))
         .execute(&self.writer)
         .await
         .map_err(db_error)?;
@@ -341,16 +343,56 @@ impl HandoffStore for SqliteStore {
     }
 
     async fn session_agent(&self, token_hash: &str) -> Result<Option<Agent>, DomainError> {
+        let now = to_millis(warmline_domain::conversation::now());
+        let seen = sqlx::query(
+            "UPDATE agent_sessions SET last_seen = ? WHERE token_hash = ? AND expires_at > ?",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(db_error)?;
+        if seen.rows_affected() == 0 {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT a.* FROM agent_sessions s JOIN agents a ON a.id = s.agent_id
-             WHERE s.token_hash = ? AND s.expires_at > ?",
+             WHERE s.token_hash = ?",
         )
         .bind(token_hash)
-        .bind(to_millis(warmline_domain::conversation::now()))
         .fetch_optional(&self.writer)
         .await
         .map_err(db_error)?;
         row.as_ref().map(agent).transpose()
+    }
+
+    async fn agents_online(&self, since: OffsetDateTime) -> Result<usize, DomainError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT agent_id) FROM agent_sessions
+             WHERE last_seen >= ? AND expires_at > ?",
+        )
+        .bind(to_millis(since))
+        .bind(to_millis(warmline_domain::conversation::now()))
+        .fetch_one(&self.writer)
+        .await
+        .map_err(db_error)?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
+    async fn recent_waits(&self, n: usize) -> Result<Vec<time::Duration>, DomainError> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT created_at, accepted_at FROM handoffs WHERE accepted_at IS NOT NULL
+             ORDER BY accepted_at DESC LIMIT ?",
+        )
+        .bind(i64::try_from(n).unwrap_or(i64::MAX))
+        .fetch_all(&self.writer)
+        .await
+        .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(created, accepted)| time::Duration::milliseconds((accepted - created).max(0)))
+            .collect())
     }
 
     async fn end_session(&self, token_hash: &str) -> Result<(), DomainError> {

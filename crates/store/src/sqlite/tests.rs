@@ -356,3 +356,40 @@ async fn agent_sessions_expire() {
     store.end_session("live").await.unwrap();
     assert_eq!(store.session_agent("live").await.unwrap(), None);
 }
+
+/// Agents seen recently count as online; accepted handoffs report how long they waited.
+#[tokio::test]
+async fn presence_and_waits() {
+    use warmline_domain::{AgentRole, HandoffPacket, HandoffStore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(&dir).await;
+    let now = warmline_domain::conversation::now();
+    let minute_ago = now - time::Duration::minutes(1);
+    assert_eq!(store.agents_online(minute_ago).await.unwrap(), 0);
+    let ana = store
+        .create_agent("ana", "Ana", AgentRole::Agent, "$argon2id$fake")
+        .await
+        .unwrap();
+    store
+        .create_session("t", ana.id, now + time::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(store.agents_online(minute_ago).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .agents_online(now + time::Duration::minutes(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(store.recent_waits(10).await.unwrap().is_empty());
+    let conv = store.create_conversation(new_conversation()).await.unwrap();
+    let h = store
+        .open_handoff(conv.id, 0, &HandoffPacket::default())
+        .await
+        .unwrap();
+    store.accept(h.id, ana.id).await.unwrap();
+    let waits = store.recent_waits(10).await.unwrap();
+    assert_eq!(waits.len(), 1);
+    assert!(waits[0] >= time::Duration::ZERO && waits[0] < time::Duration::seconds(5));
+}
