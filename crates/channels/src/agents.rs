@@ -27,6 +27,10 @@ use warmline_domain::{
     HandoffStore, Message, Role,
 };
 
+/// Sent to the customer when an agent closes the conversation.
+pub const SURVEY_QUESTION: &str = "This conversation is closed. Thank you for contacting us! \
+How did we do, from 1 (poor) to 5 (great)? A few words on why help us most.";
+
 /// How long a login lasts.
 const SESSION: time::Duration = time::Duration::hours(12);
 /// Longest message an agent can send, in characters.
@@ -352,10 +356,14 @@ async fn finish(
         .await?;
     let text = match status {
         HandoffStatus::Returned => "You're back with the virtual assistant. Ask me anything.",
-        _ => "This conversation is closed. Thank you for contacting us.",
+        _ => SURVEY_QUESTION,
     };
     let mut notice = Message::from_customer(done.conversation_id, text);
     notice.role = Role::System;
+    if status == HandoffStatus::Closed {
+        // The channel shows these as the survey's answers (POST .../survey).
+        notice.suggestions = (1..=5).map(|n| n.to_string()).collect();
+    }
     api.conversations.append_message(&notice).await?;
     tracing::info!(handoff_id = %done.id, agent_id = %agent.id, status = status.as_str(), "handoff ended");
     Ok(ApiJson(done))

@@ -20,6 +20,7 @@ pub fn router(dialog: Dialog) -> Router {
         .route("/conversations", post(create_conversation))
         .route("/conversations/{id}", get(get_conversation))
         .route("/conversations/{id}/messages", post(post_message))
+        .route("/conversations/{id}/survey", post(post_survey))
         .with_state(dialog)
 }
 
@@ -256,4 +257,38 @@ pub async fn post_message(
             reply,
         }),
     }))
+}
+
+/// The satisfaction survey after a closed conversation.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Survey {
+    /// 1 (poor) to 5 (great).
+    pub score: u8,
+    /// In the customer's words (at most 2000 characters); shown verbatim to the team.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// Rate a closed conversation (once).
+#[utoipa::path(
+    post, path = "/v1/conversations/{id}/survey", tag = "chat",
+    params(("id" = String, Path, description = "conversation id")),
+    request_body = Survey,
+    responses(
+        (status = 204, description = "thank you"),
+        (status = 404, description = "unknown conversation", body = crate::error::ErrorBody),
+        (status = 409, description = "not closed yet, or already rated", body = crate::error::ErrorBody),
+        (status = 422, description = "score outside 1 to 5", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn post_survey(
+    State(dialog): State<Dialog>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Survey>,
+) -> Result<StatusCode, ApiError> {
+    dialog
+        .survey(conversation_id(&id)?, body.score, body.comment.as_deref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -27,6 +27,9 @@ use warmline_domain::{
 pub use compose::{Composer, ComposerConfig, NO_ANSWER, TALK_TO_A_PERSON};
 pub use grounded::{Grounded, GroundedConfig};
 
+/// Longest survey comment, in characters.
+pub const SURVEY_COMMENT_CHARS: usize = 2000;
+
 /// Agents whose session was used this recently count as online.
 pub const ONLINE_WINDOW: time::Duration = time::Duration::minutes(5);
 
@@ -307,6 +310,33 @@ impl Dialog {
             position,
             availability,
         }))
+    }
+
+    /// Records the customer's satisfaction survey of a closed conversation (1 to 5, and an
+    /// optional comment of at most 2000 characters, kept verbatim).
+    pub async fn survey(
+        &self,
+        id: ConversationId,
+        score: u8,
+        comment: Option<&str>,
+    ) -> Result<(), DomainError> {
+        let handoffs = self
+            .handoffs
+            .as_ref()
+            .ok_or_else(|| DomainError::unavailable("surveys are not stored by this server"))?;
+        if !(1..=5).contains(&score) {
+            return Err(DomainError::invalid("score is a whole number from 1 to 5"));
+        }
+        let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+        if comment.is_some_and(|c| c.chars().count() > SURVEY_COMMENT_CHARS) {
+            return Err(DomainError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the comment is longer than {SURVEY_COMMENT_CHARS} characters"),
+            ));
+        }
+        handoffs.save_survey(id, score, comment).await?;
+        metrics::counter!("warmline_surveys_total", "score" => score.to_string()).increment(1);
+        Ok(())
     }
 
     /// Whether people can take a conversation now: business hours (the policy's), agents

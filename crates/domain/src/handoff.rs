@@ -182,4 +182,13 @@ pub trait HandoffStore: Send + Sync {
     async fn recent_waits(&self, n: usize) -> Result<Vec<time::Duration>, DomainError>;
 
     async fn end_session(&self, token_hash: &str) -> Result<(), DomainError>;
+
+    /// The customer's satisfaction survey of a closed conversation (score 1 to 5). `Conflict`
+    /// if the conversation is not closed or already has its survey; `NotFound` if unknown.
+    async fn save_survey(
+        &self,
+        conversation: ConversationId,
+        score: u8,
+        comment: Option<&str>,
+    ) -> Result<(), DomainError>;
 }

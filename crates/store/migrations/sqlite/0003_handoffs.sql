@@ -35,3 +35,11 @@ CREATE UNIQUE INDEX handoffs_open_per_conversation ON handoffs (conversation_id)
     WHERE status IN ('queued', 'assigned');
 CREATE INDEX handoffs_queue ON handoffs (status, priority DESC, created_at);
 CREATE INDEX handoffs_accepted ON handoffs (accepted_at) WHERE accepted_at IS NOT NULL;
+
+-- The satisfaction survey after a conversation with people ends: one per conversation.
+CREATE TABLE surveys (
+    conversation_id TEXT PRIMARY KEY NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    score           INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+    comment         TEXT,
+    created_at      INTEGER NOT NULL
+);

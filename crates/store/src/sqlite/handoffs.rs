@@ -395,6 +395,51 @@ impl HandoffStore for SqliteStore {
             .collect())
     }
 
+    async fn save_survey(
+        &self,
+        conversation: ConversationId,
+        score: u8,
+        comment: Option<&str>,
+    ) -> Result<(), DomainError> {
+        if !(1..=5).contains(&score) {
+            return Err(DomainError::invalid("score is 1 to 5"));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO surveys (conversation_id, score, comment, created_at)
+             SELECT id, ?, ?, ? FROM conversations WHERE id = ? AND ownership = 'closed'",
+        )
+        .bind(i64::from(score))
+        .bind(comment)
+        .bind(to_millis(warmline_domain::conversation::now()))
+        .bind(conversation.to_string())
+        .execute(&self.writer)
+        .await;
+        match inserted {
+            Ok(done) if done.rows_affected() == 1 => Ok(()),
+            Ok(_) => {
+                let known = sqlx::query("SELECT 1 FROM conversations WHERE id = ?")
+                    .bind(conversation.to_string())
+                    .fetch_optional(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                Err(match known {
+                    None => {
+                        DomainError::not_found(format!("no conversation with id {conversation}"))
+                    }
+                    Some(_) => DomainError::new(
+                        ErrorCode::Conflict,
+                        "the survey comes when the conversation is closed",
+                    ),
+                })
+            }
+            Err(e) if is_unique_violation(&e) => Err(DomainError::new(
+                ErrorCode::Conflict,
+                "this conversation's survey is already in; thank you",
+            )),
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
     async fn end_session(&self, token_hash: &str) -> Result<(), DomainError> {
         sqlx::query("DELETE FROM agent_sessions WHERE token_hash = ?")
             .bind(token_hash)
