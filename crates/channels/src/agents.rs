@@ -49,6 +49,7 @@ pub fn router(api: AgentApi) -> Router {
         .route("/agent/logout", post(logout))
         .route("/agent/queue", get(queue))
         .route("/agent/mine", get(mine))
+        .route("/agent/stats", get(stats))
         .route("/agent/handoffs/{id}", get(handoff))
         .route("/agent/handoffs/{id}/accept", post(accept))
         .route("/agent/handoffs/{id}/messages", post(send))
@@ -204,6 +205,48 @@ pub async fn mine(
     Authenticated(agent): Authenticated,
 ) -> Result<ApiJson<Vec<Handoff>>, ApiError> {
     Ok(ApiJson(api.handoffs.assigned_to(agent.id).await?))
+}
+
+/// The queue at a glance, for supervisors.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QueueStats {
+    /// Handoffs waiting for an agent.
+    pub waiting: usize,
+    /// How long the oldest of them has waited, in seconds.
+    pub oldest_wait_seconds: Option<i64>,
+    /// Agents seen in the last 5 minutes.
+    pub agents_online: usize,
+    /// Median wait of the last 20 accepted handoffs, in seconds (from 3 on).
+    pub typical_wait_seconds: Option<i64>,
+}
+
+/// Queue length, waits and agents online (supervisors only).
+#[utoipa::path(get, path = "/v1/agent/stats", tag = "agent",
+    responses((status = 200, body = QueueStats), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, description = "agents, not supervisors", body = crate::error::ErrorBody)))]
+pub async fn stats(
+    State(api): State<AgentApi>,
+    Authenticated(agent): Authenticated,
+) -> Result<ApiJson<QueueStats>, ApiError> {
+    if agent.role != warmline_domain::AgentRole::Supervisor {
+        return Err(ApiError::new(ErrorCode::Forbidden, "for supervisors"));
+    }
+    let now = warmline_domain::conversation::now();
+    let queue = api.handoffs.queue().await?;
+    let waits = api.handoffs.recent_waits(20).await?;
+    Ok(ApiJson(QueueStats {
+        waiting: queue.len(),
+        oldest_wait_seconds: queue
+            .iter()
+            .map(|h| (now - h.created_at).whole_seconds())
+            .max(),
+        agents_online: api
+            .handoffs
+            .agents_online(now - warmline_dialog::ONLINE_WINDOW)
+            .await?,
+        typical_wait_seconds: warmline_dialog::handoff::typical_wait(&waits)
+            .map(|w| w.whole_seconds()),
+    }))
 }
 
 /// A handoff with the conversation's transcript.
