@@ -368,7 +368,7 @@ impl CrmConnector for MemoryCrm {
             .filter(|(c, _, _)| c.as_ref() == Some(customer))
             .map(|(_, _, o)| o.clone())
             .collect();
-        orders.sort_by(|a, b| b.placed_at.cmp(&a.placed_at));
+        orders.sort_by_key(|o| std::cmp::Reverse(o.placed_at));
         orders.truncate(limit);
         Ok(orders)
     }
