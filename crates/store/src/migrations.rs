@@ -7,11 +7,14 @@ use std::borrow::Cow;
 
 /// (version, description, SQL) of each SQLite migration, oldest first. Never edit a shipped
 /// one: add a new file instead (sqlx refuses to start on a changed checksum).
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (2, "crm", include_str!("../migrations/sqlite/0002_crm.sql")),
+];
 
 pub(crate) fn sqlite() -> Migrator {
     let migrations = SQLITE
