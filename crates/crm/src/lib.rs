@@ -1,0 +1,4 @@
+//! stub
+mod returns;
+mod values;
+pub use returns::{HolidayExtension, ReturnRules};
