@@ -14,9 +14,11 @@
 
 mod builtin;
 mod changes;
+pub mod http;
 pub mod import;
 mod returns;
 mod values;
 
 pub use builtin::BuiltinCrm;
+pub use http::{HttpConfigError, HttpCrm, HttpCrmConfig};
 pub use returns::{HolidayExtension, ReturnRules};

@@ -110,6 +110,7 @@ impl CrmConnector for BuiltinCrm {
         let Some(lookup) = Lookup::from_identity(identity) else {
             return Ok(None);
         };
+        let kind = lookup.kind();
         // The importer stores emails under `email`, phones under `sms` (and `whatsapp`), and
         // the business's ids under `api`.
         let (channel, key) = match lookup {
@@ -128,6 +129,7 @@ impl CrmConnector for BuiltinCrm {
         .fetch_optional(&self.reader)
         .await
         .map_err(db_error)?;
+        tracing::debug!(lookup = kind, found = row.is_some(), "crm customer lookup");
         let Some(row) = row else {
             return Ok(None);
         };
