@@ -3,6 +3,7 @@
 //! overrides one setting. Checked on load: unknown keys, bad templates and bad field paths
 //! are errors that name the setting.
 
+use super::mapping::{CASE_FIELDS, CUSTOMER_FIELDS, ITEM_FIELDS, ORDER_FIELDS};
 use super::template::{self, Body};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -187,53 +188,6 @@ pub struct Mapping {
     #[serde(default)]
     pub order_statuses: BTreeMap<String, String>,
 }
-
-pub(crate) const CUSTOMER_FIELDS: &[&str] = &[
-    "id",
-    "name",
-    "first_name",
-    "last_name",
-    "tier",
-    "language",
-    "membership",
-    "marketing_email",
-    "marketing_sms",
-    "lifetime_value",
-    "lifetime_value_cents",
-    "currency",
-];
-pub(crate) const ORDER_FIELDS: &[&str] = &[
-    "number",
-    "status",
-    "placed_at",
-    "delivered_at",
-    "total",
-    "total_cents",
-    "currency",
-    "email",
-    "customer_id",
-    "items",
-    "address_name",
-    "address_line1",
-    "address_line2",
-    "address_city",
-    "address_region",
-    "address_postal_code",
-    "address_country",
-    "tracking_carrier",
-    "tracking_number",
-    "tracking_url",
-];
-pub(crate) const ITEM_FIELDS: &[&str] = &[
-    "sku",
-    "name",
-    "quantity",
-    "price",
-    "price_cents",
-    "category",
-    "final_sale",
-];
-pub(crate) const CASE_FIELDS: &[&str] = &["id", "subject", "status", "opened_at"];
 
 const ADDRESS_VARS: &[&str] = &[
     "address_name",

@@ -14,6 +14,54 @@ use warmline_domain::{
 
 type Fields = BTreeMap<String, String>;
 
+/// The fields each kind of record can map (the keys of `mapping.customer` etc.).
+pub(crate) const CUSTOMER_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "first_name",
+    "last_name",
+    "tier",
+    "language",
+    "membership",
+    "marketing_email",
+    "marketing_sms",
+    "lifetime_value",
+    "lifetime_value_cents",
+    "currency",
+];
+pub(crate) const ORDER_FIELDS: &[&str] = &[
+    "number",
+    "status",
+    "placed_at",
+    "delivered_at",
+    "total",
+    "total_cents",
+    "currency",
+    "email",
+    "customer_id",
+    "items",
+    "address_name",
+    "address_line1",
+    "address_line2",
+    "address_city",
+    "address_region",
+    "address_postal_code",
+    "address_country",
+    "tracking_carrier",
+    "tracking_number",
+    "tracking_url",
+];
+pub(crate) const ITEM_FIELDS: &[&str] = &[
+    "sku",
+    "name",
+    "quantity",
+    "price",
+    "price_cents",
+    "category",
+    "final_sale",
+];
+pub(crate) const CASE_FIELDS: &[&str] = &["id", "subject", "status", "opened_at"];
+
 /// The records an operation's response holds: the array (or single object) at `pointer`,
 /// none when it is missing or null.
 pub(crate) fn records<'v>(response: &'v Value, pointer: Option<&str>) -> Vec<&'v Value> {
