@@ -20,8 +20,12 @@ enum State {
     Open {
         until: Instant,
     },
-    /// The cool-down is over and one trial call is in flight.
-    Trial,
+    /// The cool-down is over and one trial call is in flight since then. A trial whose
+    /// caller gave up (its future was dropped) never reports back, so after another
+    /// cool-down the next call becomes the trial.
+    Trial {
+        since: Instant,
+    },
 }
 
 impl Breaker {
@@ -48,10 +52,14 @@ impl Breaker {
         match *state {
             State::Closed { .. } => true,
             State::Open { until } if now >= until => {
-                *state = State::Trial;
+                *state = State::Trial { since: now };
                 true
             }
-            State::Open { .. } | State::Trial => false,
+            State::Trial { since } if now >= since + self.cooldown => {
+                *state = State::Trial { since: now };
+                true
+            }
+            State::Open { .. } | State::Trial { .. } => false,
         }
     }
 
@@ -72,7 +80,7 @@ impl Breaker {
         let mut state = self.lock();
         let failures = match *state {
             State::Closed { failures } => failures + 1,
-            State::Trial | State::Open { .. } => self.threshold,
+            State::Trial { .. } | State::Open { .. } => self.threshold,
         };
         *state = if failures >= self.threshold {
             State::Open {
@@ -121,6 +129,17 @@ mod tests {
         assert!(b.failure_at(t1), "a failed trial opens again");
         assert!(!b.allow_at(t1 + Duration::from_secs(9)));
         assert!(b.allow_at(t1 + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn an_abandoned_trial_does_not_keep_the_circuit_shut() {
+        let b = Breaker::new(1, Duration::from_secs(10));
+        let t0 = Instant::now();
+        b.failure_at(t0);
+        let t1 = t0 + Duration::from_secs(10);
+        assert!(b.allow_at(t1), "the trial; its caller then drops it");
+        assert!(!b.allow_at(t1 + Duration::from_secs(9)));
+        assert!(b.allow_at(t1 + Duration::from_secs(10)), "a new trial");
     }
 
     #[test]
