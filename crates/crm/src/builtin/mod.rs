@@ -12,6 +12,7 @@ use crate::values::{Lookup, normalize_email, to_millis};
 use async_trait::async_trait;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use std::collections::HashMap;
+use std::time::Duration;
 use warmline_domain::{
     Address, Case, Channel, CrmConnector, CrmCustomer, CrmCustomerRef, CrmError, CustomerIdentity,
     CustomerProfile, Order, OrderItem, OrderOwner, ReturnEligibility,
@@ -101,12 +102,81 @@ fn db_error(e: sqlx::Error) -> CrmError {
     CrmError::Unavailable("the crm database is unavailable".into())
 }
 
+/// The most a call may take: the database is local, so this is a stuck writer or a locked
+/// file, and the conversation should go on without the CRM rather than wait.
+const BUDGET: Duration = Duration::from_secs(5);
+
+async fn bounded<T>(
+    call: &'static str,
+    work: impl Future<Output = Result<T, CrmError>>,
+) -> Result<T, CrmError> {
+    tokio::time::timeout(BUDGET, work)
+        .await
+        .unwrap_or_else(|_| {
+            tracing::warn!(call, "crm database call timed out");
+            Err(CrmError::Unavailable("the crm database timed out".into()))
+        })
+}
+
 #[async_trait]
 impl CrmConnector for BuiltinCrm {
     async fn find_customer(
         &self,
         identity: &CustomerIdentity,
     ) -> Result<Option<CrmCustomer>, CrmError> {
+        bounded("find_customer", self.find(identity)).await
+    }
+
+    async fn profile(&self, customer: &CrmCustomerRef) -> Result<CustomerProfile, CrmError> {
+        bounded("profile", self.read_profile(customer)).await
+    }
+
+    async fn recent_orders(
+        &self,
+        customer: &CrmCustomerRef,
+        limit: usize,
+    ) -> Result<Vec<Order>, CrmError> {
+        bounded("recent_orders", self.orders(customer, limit)).await
+    }
+
+    async fn open_cases(&self, customer: &CrmCustomerRef) -> Result<Vec<Case>, CrmError> {
+        bounded("open_cases", self.cases(customer)).await
+    }
+
+    async fn order(&self, number: &str, owner: &OrderOwner) -> Result<Option<Order>, CrmError> {
+        let found = bounded("order", self.owned_order(number, owner)).await?;
+        Ok(found.map(|(order, _)| order))
+    }
+
+    async fn return_eligibility(
+        &self,
+        order_number: &str,
+        sku: &str,
+        owner: &OrderOwner,
+    ) -> Result<ReturnEligibility, CrmError> {
+        bounded(
+            "return_eligibility",
+            self.eligibility(order_number, sku, owner),
+        )
+        .await
+    }
+
+    async fn update_delivery_address(
+        &self,
+        order_number: &str,
+        address: &Address,
+        owner: &OrderOwner,
+    ) -> Result<Order, CrmError> {
+        bounded(
+            "update_delivery_address",
+            self.change_address(order_number, address, owner),
+        )
+        .await
+    }
+}
+
+impl BuiltinCrm {
+    async fn find(&self, identity: &CustomerIdentity) -> Result<Option<CrmCustomer>, CrmError> {
         let Some(lookup) = Lookup::from_identity(identity) else {
             return Ok(None);
         };
@@ -140,7 +210,7 @@ impl CrmConnector for BuiltinCrm {
         }))
     }
 
-    async fn profile(&self, customer: &CrmCustomerRef) -> Result<CustomerProfile, CrmError> {
+    async fn read_profile(&self, customer: &CrmCustomerRef) -> Result<CustomerProfile, CrmError> {
         let row = sqlx::query("SELECT * FROM customer_profiles WHERE customer_id = ?")
             .bind(&customer.0)
             .fetch_optional(&self.reader)
@@ -152,7 +222,7 @@ impl CrmConnector for BuiltinCrm {
             .ok_or(CrmError::NotFound)
     }
 
-    async fn recent_orders(
+    async fn orders(
         &self,
         customer: &CrmCustomerRef,
         limit: usize,
@@ -192,7 +262,7 @@ impl CrmConnector for BuiltinCrm {
             .collect()
     }
 
-    async fn open_cases(&self, customer: &CrmCustomerRef) -> Result<Vec<Case>, CrmError> {
+    async fn cases(&self, customer: &CrmCustomerRef) -> Result<Vec<Case>, CrmError> {
         let rows = sqlx::query(
             "SELECT * FROM cases WHERE customer_id = ?
                  AND lower(status) NOT IN ('closed', 'resolved', 'solved')
@@ -205,14 +275,7 @@ impl CrmConnector for BuiltinCrm {
         rows.iter().map(rows::case).collect()
     }
 
-    async fn order(&self, number: &str, owner: &OrderOwner) -> Result<Option<Order>, CrmError> {
-        Ok(self
-            .owned_order(number, owner)
-            .await?
-            .map(|(order, _)| order))
-    }
-
-    async fn return_eligibility(
+    async fn eligibility(
         &self,
         order_number: &str,
         sku: &str,
@@ -237,7 +300,7 @@ impl CrmConnector for BuiltinCrm {
         self.rules.evaluate(&order, sku, membership.as_deref(), now)
     }
 
-    async fn update_delivery_address(
+    async fn change_address(
         &self,
         order_number: &str,
         address: &Address,
