@@ -136,7 +136,11 @@ impl ReturnRules {
             return Ok(refuse(format!("{reason} {DAMAGED}")));
         }
         let days = self.window_for(category, membership);
-        let mut return_by = end_of_day(delivered_at + Duration::days(days));
+        // Dates near the end of time (a CRM's placeholder 9999-12-31) must not overflow.
+        let window_end = delivered_at
+            .checked_add(Duration::days(days))
+            .unwrap_or(delivered_at);
+        let mut return_by = end_of_day(window_end);
         if let Some(extended) = self.holiday.and_then(|h| h.deadline(order.placed_at)) {
             return_by = return_by.max(extended);
         }
@@ -189,7 +193,9 @@ fn find<'a, T>(table: &'a [(String, T)], key: Option<&str>) -> Option<&'a (Strin
 
 /// The last millisecond of that day (UTC): a window "until March 5" includes March 5.
 fn end_of_day(t: OffsetDateTime) -> OffsetDateTime {
-    t.replace_time(Time::MIDNIGHT) + Duration::days(1) - Duration::milliseconds(1)
+    t.replace_time(Time::MIDNIGHT)
+        .checked_add(Duration::days(1) - Duration::milliseconds(1))
+        .unwrap_or(t)
 }
 
 fn long_date(t: OffsetDateTime) -> String {
@@ -291,6 +297,13 @@ mod tests {
         }
         let missing = ReturnRules::default().evaluate(&o, "NOPE", None, now);
         assert_eq!(missing, Err(CrmError::NotFound));
+    }
+
+    #[test]
+    fn dates_at_the_end_of_time_do_not_overflow() {
+        let far = datetime!(9999-12-31 23:00 UTC);
+        let o = order(OrderStatus::Delivered, far, far);
+        assert!(check(&o, "MUG", None, datetime!(2030-01-01 00:00 UTC)).0);
     }
 
     #[test]

@@ -329,4 +329,28 @@ mod tests {
         assert_eq!(parse_currency("cad"), Ok("CAD".into()));
         assert!(parse_currency("dollars").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn amounts_round_trip_through_text(cents in -10_000_000_000i64..10_000_000_000) {
+            let sign = if cents < 0 { "-" } else { "" };
+            let text = format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100);
+            proptest::prop_assert_eq!(parse_cents(&text), Ok(cents));
+        }
+
+        #[test]
+        fn parsers_never_panic_on_any_text(text in "\\PC{0,40}") {
+            let now = OffsetDateTime::now_utc();
+            let _ = (parse_cents(&text), parse_time(&text, now), parse_bool(&text));
+            let _ = (normalize_phone(&text), normalize_email(&text), parse_currency(&text));
+        }
+
+        #[test]
+        fn phones_normalise_to_one_form(digits in "[2-9][0-9]{9}") {
+            let pretty = format!("({}) {}-{}", &digits[..3], &digits[3..6], &digits[6..]);
+            let expected = format!("+1{digits}");
+            proptest::prop_assert_eq!(normalize_phone(&pretty), Some(expected.clone()));
+            proptest::prop_assert_eq!(normalize_phone(&expected), Some(expected));
+        }
+    }
 }

@@ -55,7 +55,7 @@ impl Breaker {
                 *state = State::Trial { since: now };
                 true
             }
-            State::Trial { since } if now >= since + self.cooldown => {
+            State::Trial { since } if now >= since.checked_add(self.cooldown).unwrap_or(now) => {
                 *state = State::Trial { since: now };
                 true
             }
@@ -84,7 +84,7 @@ impl Breaker {
         };
         *state = if failures >= self.threshold {
             State::Open {
-                until: now + self.cooldown,
+                until: now.checked_add(self.cooldown).unwrap_or(now),
             }
         } else {
             State::Closed { failures }

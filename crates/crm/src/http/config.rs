@@ -231,8 +231,23 @@ impl HttpCrmConfig {
         if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
             return err("`base_url` must start with http:// or https://".into());
         }
-        if self.timeout_ms == 0 {
-            return err("`timeout_ms` must be more than 0".into());
+        let limits = [
+            ("timeout_ms", self.timeout_ms, 1, 600_000),
+            ("retries", u64::from(self.retries), 0, 10),
+            ("backoff_ms", self.backoff_ms, 0, 60_000),
+            ("max_backoff_ms", self.max_backoff_ms, 0, 600_000),
+            (
+                "circuit.cooldown_secs",
+                self.circuit.cooldown_secs,
+                0,
+                86_400,
+            ),
+            ("cache.ttl_secs", self.cache.ttl_secs, 0, 86_400),
+        ];
+        for (name, value, min, max) in limits {
+            if !(min..=max).contains(&value) {
+                return err(format!("`{name}` must be from {min} to {max}"));
+            }
         }
         if let Some(auth) = &self.auth
             && (auth.env.trim().is_empty()

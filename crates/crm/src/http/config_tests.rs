@@ -77,6 +77,14 @@ fn mistakes_are_reported_with_the_setting() {
             "unknown preset \"salesforce\"",
         ),
         ("base_url = \"ftp://x\"", "base_url"),
+        (
+            &format!("{base}timeout_ms = 0"),
+            "`timeout_ms` must be from 1",
+        ),
+        (
+            &format!("{base}[circuit]\ncooldown_secs = 99999999999"),
+            "circuit.cooldown_secs",
+        ),
         (&format!("{base}timeout = 5"), "unknown field `timeout`"),
         (
             &format!("{base}[operations.find_by_email]\nurl = \"/c?e={{emial}}\""),
