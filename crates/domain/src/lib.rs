@@ -3,6 +3,8 @@
 //!
 //! - [`ids`]: typed identifiers (conversations, messages, customers).
 //! - [`conversation`]: conversations, messages, citations, customers, channel identities.
+//! - [`crm`]: the [`CrmConnector`] trait: customer profiles, orders, cases, and the actions
+//!   guided journeys take (return checks, delivery-address changes).
 //! - [`embed`]: the [`Embedder`] trait (sentence vectors).
 //! - [`generate`]: the [`Generator`] trait (streamed chat generation).
 //! - [`knowledge`]: the search request/response types and the [`KnowledgeSearch`] trait.
@@ -13,6 +15,7 @@
 //! This crate holds types and traits only: no IO, no axum, tantivy or sqlx.
 
 pub mod conversation;
+pub mod crm;
 pub mod embed;
 pub mod error;
 pub mod generate;
@@ -26,6 +29,10 @@ pub mod testing;
 pub use conversation::{
     Channel, Citation, Conversation, Customer, CustomerIdentity, Message, NewConversation,
     Ownership, Reply, ReplyKind, Role,
+};
+pub use crm::{
+    Address, Case, Consent, CrmCapabilities, CrmConnector, CrmCustomer, CrmCustomerRef, CrmError,
+    CustomerProfile, Money, Order, OrderItem, OrderOwner, OrderStatus, ReturnEligibility, Tracking,
 };
 pub use embed::Embedder;
 pub use error::{DomainError, ErrorCode};

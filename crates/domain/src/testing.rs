@@ -12,6 +12,9 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+mod crm;
+pub use crm::MemoryCrm;
+
 /// A [`ConversationStore`] in a mutex. Can be told to fail, to test outage handling.
 #[derive(Default)]
 pub struct MemoryStore {

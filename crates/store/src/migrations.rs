@@ -13,6 +13,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "init",
         include_str!("../migrations/sqlite/0001_init.sql"),
     ),
+    (2, "crm", include_str!("../migrations/sqlite/0002_crm.sql")),
     (
         3,
         "handoffs",

@@ -123,6 +123,19 @@ impl SqliteStore {
         })
     }
 
+    /// The reading pool: several read-only connections on a file database (the one
+    /// connection of an in-memory one). For companions that keep their tables in the same
+    /// database, like the built-in CRM; they never see this store's own tables change shape.
+    pub fn reader_pool(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    /// The single writing connection. Keep transactions on it short: every conversation
+    /// message is written through it too.
+    pub fn writer_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     /// Closes the pools, waiting for running statements (graceful shutdown).
     pub async fn close(&self) {
         self.reader.close().await;

@@ -393,3 +393,35 @@ async fn presence_and_waits() {
     assert_eq!(waits.len(), 1);
     assert!(waits[0] >= time::Duration::ZERO && waits[0] < time::Duration::seconds(5));
 }
+
+#[tokio::test]
+async fn crm_tables_are_migrated_and_reachable_through_the_pools() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(&dir).await;
+    let identity = CustomerIdentity {
+        channel: Channel::Email,
+        external_id: "ana@example.com".into(),
+    };
+    let customer = store.customer_for_identity(&identity, None).await.unwrap();
+    sqlx::query(
+        "INSERT INTO customer_profiles (customer_id, crm_key, tier, updated_at)
+         VALUES (?, 'C-1', 'vip', 0)",
+    )
+    .bind(customer.id.to_string())
+    .execute(store.writer_pool())
+    .await
+    .unwrap();
+    let tier: String =
+        sqlx::query_scalar("SELECT tier FROM customer_profiles WHERE crm_key = 'C-1'")
+            .fetch_one(store.reader_pool())
+            .await
+            .unwrap();
+    assert_eq!(tier, "vip");
+    let bad_status = sqlx::query(
+        "INSERT INTO orders (number, status, placed_at, total_cents, currency, updated_at)
+         VALUES ('JM-1', 'lost', 0, 0, 'USD', 0)",
+    )
+    .execute(store.writer_pool())
+    .await;
+    assert!(bad_status.is_err(), "order statuses are checked");
+}
