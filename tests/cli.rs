@@ -194,3 +194,88 @@ fn output_to_a_closed_pipe_ends_quietly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn agents_are_added_with_a_hashed_password_and_clear_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (ok, out, err) = output(
+        warmline()
+            .args(["agents", "add", "ana", "--name", "Ana", "--data-dir", data])
+            .env("WARMLINE_AGENT_PASSWORD", "a long enough passphrase"),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("agent ana (Ana) created"), "{out}");
+    let (ok, _, err) = output(
+        warmline()
+            .args(["agents", "add", "ana", "--data-dir", data])
+            .env("WARMLINE_AGENT_PASSWORD", "another long passphrase"),
+    );
+    assert!(!ok && err.contains("taken"), "{err}");
+    let (ok, _, err) = output(
+        warmline()
+            .args(["agents", "add", "ben", "--data-dir", data])
+            .env("WARMLINE_AGENT_PASSWORD", "short"),
+    );
+    assert!(!ok && err.contains("at least 12 characters"), "{err}");
+    // The password may come on standard input instead.
+    let mut child = warmline()
+        .args([
+            "agents",
+            "add",
+            "sam",
+            "--role",
+            "supervisor",
+            "--data-dir",
+            data,
+        ])
+        .env_remove("WARMLINE_AGENT_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"supervisor passphrase\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("supervisor sam"));
+}
+
+#[test]
+fn crm_import_loads_the_sample_business_and_names_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sample = common::sample_knowledge().join("crm");
+    let run = || {
+        output(
+            warmline()
+                .args(["crm", "import"])
+                .arg(&sample)
+                .arg("--data-dir")
+                .arg(&data),
+        )
+    };
+    let (ok, first, err) = run();
+    assert!(ok, "{err}");
+    assert!(first.contains("imported 12 customers"), "{first}");
+    let (ok, again, _) = run();
+    assert!(
+        ok && again == first,
+        "importing again changes nothing: {again}"
+    );
+    let bad = dir.path().join("customers.json");
+    std::fs::write(&bad, "{\"customers\": [{\"nonsense\": true}]}").unwrap();
+    let (ok, _, err) = output(
+        warmline()
+            .args(["crm", "import"])
+            .arg(&bad)
+            .arg("--data-dir")
+            .arg(&data),
+    );
+    assert!(!ok && err.contains("customers.json"), "{err}");
+}

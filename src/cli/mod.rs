@@ -73,6 +73,25 @@ pub enum Command {
     /// Manage the accounts of agents and supervisors (who take conversations over).
     #[command(subcommand)]
     Agents(AgentsCommand),
+    /// The built-in CRM (customers, orders, cases in the store's own tables).
+    #[command(subcommand)]
+    Crm(CrmCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CrmCommand {
+    /// Import customers, orders and cases from a JSON or CSV file, or a folder of them (layout
+    /// in knowledge/README.md). All or nothing; importing again updates in place.
+    Import(CrmImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CrmImportArgs {
+    /// A .json or .csv file, or a folder (e.g. knowledge/crm for the sample business).
+    pub path: PathBuf,
+
+    #[arg(long, env = "WARMLINE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -395,7 +414,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(ModelsCommand::Fetch(args)) => fetch_models(args).await,
         Command::Models(ModelsCommand::List(args)) => list_models(args),
         Command::Agents(AgentsCommand::Add(args)) => add_agent(args).await,
+        Command::Crm(CrmCommand::Import(args)) => crm_import(args).await,
     }
+}
+
+async fn crm_import(args: CrmImportArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", args.data_dir.display()))?;
+    let store = warmline_store::SqliteStore::open(
+        &args.data_dir.join("warmline.db"),
+        warmline_store::Durability::Power,
+    )
+    .await?;
+    let report = warmline_crm::import::import(store.writer_pool(), &args.path).await;
+    store.close().await;
+    let report = report?;
+    say!(
+        "imported {} customers, {} orders ({} lines) and {} cases from {} file(s) into {}",
+        report.customers,
+        report.orders,
+        report.items,
+        report.cases,
+        report.files.len(),
+        args.data_dir.display()
+    );
+    Ok(())
 }
 
 /// Shortest agent password accepted.
