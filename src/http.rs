@@ -55,6 +55,7 @@ use warmline_retrieval::{Article, Status};
         warmline_channels::agents::Finish,
         warmline_domain::Handoff,
         warmline_domain::HandoffPacket,
+        warmline_domain::CustomerSnapshot,
         warmline_domain::HandoffStatus,
         warmline_domain::Agent,
         warmline_domain::AgentRole,

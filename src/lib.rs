@@ -116,9 +116,12 @@ impl Warmline {
             dialog = dialog.with_grounding(Grounded::new(generator.clone(), embedder.clone()));
         }
         let policy = moments_policy(&settings.knowledge)?;
+        let crm =
+            warmline_crm::BuiltinCrm::new(store.reader_pool().clone(), store.writer_pool().clone());
         dialog = dialog
             .with_moments(Detector::new(policy, settings.embedder.clone()))
-            .with_handoffs(store.clone());
+            .with_handoffs(store.clone())
+            .with_crm(Arc::new(crm));
         Ok(Self {
             state: AppState {
                 dialog,

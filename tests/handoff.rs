@@ -246,3 +246,52 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
     );
     server.stop().await;
 }
+
+/// An identified customer's CRM record travels with the handoff: the agent sees who they are,
+/// their tier, recent orders and open cases without asking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_sees_the_customers_crm_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), unlimited()).await;
+    let sample = common::sample_knowledge().join("crm");
+    warmline_crm::import::import(server.warmline.state.store.writer_pool(), &sample)
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let conv: Value = client
+        .post(server.url("/v1/conversations"))
+        .json(&json!({"customer": {"external_id": "JMC-1001"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let conv = conv["id"].as_str().unwrap().to_owned();
+    let turn = say(&client, &server, &conv, "I need to talk to a person please").await;
+    assert!(turn["handoff"]["queue_position"].is_number(), "{turn}");
+    let sam = agent(&server, "sam", AgentRole::Supervisor).await;
+    let queue: Value = client
+        .get(server.url("/v1/agent/queue"))
+        .bearer_auth(&sam)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let customer = &queue[0]["packet"]["customer"];
+    assert_eq!(customer["name"], "Maya Thompson", "{customer}");
+    assert_eq!(customer["tier"], "vip");
+    assert!(
+        customer["lifetime_value"]
+            .as_str()
+            .unwrap()
+            .ends_with("USD")
+    );
+    assert!(
+        !customer["recent_orders"].as_array().unwrap().is_empty(),
+        "{customer}"
+    );
+    server.stop().await;
+}

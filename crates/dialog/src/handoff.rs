@@ -1,7 +1,65 @@
 //! Handing a customer to people: the packet an agent gets, and what the customer is told.
 
 use crate::moments::Decision;
-use warmline_domain::{Citation, HandoffPacket, Message, ReplyKind, Role};
+use warmline_domain::crm::{CrmConnector, CrmCustomer};
+use warmline_domain::{Citation, CustomerSnapshot, HandoffPacket, Message, ReplyKind, Role};
+
+/// Recent orders shown to the agent.
+const SNAPSHOT_ORDERS: usize = 3;
+
+fn money(cents: i64, currency: &str) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
+    format!("{sign}{}.{:02} {currency}", cents / 100, cents % 100)
+}
+
+/// What the agent sees of a CRM customer. A failing call leaves its part empty: the
+/// handoff never waits on, or fails because of, the CRM.
+pub async fn snapshot(crm: &dyn CrmConnector, customer: &CrmCustomer) -> CustomerSnapshot {
+    let p = &customer.profile;
+    let orders = match crm
+        .recent_orders(&customer.reference, SNAPSHOT_ORDERS)
+        .await
+    {
+        Ok(orders) => orders,
+        Err(e) => {
+            tracing::warn!(error = %e, "CRM orders unavailable for the handoff");
+            Vec::new()
+        }
+    };
+    let cases = match crm.open_cases(&customer.reference).await {
+        Ok(cases) => cases,
+        Err(e) => {
+            tracing::warn!(error = %e, "CRM cases unavailable for the handoff");
+            Vec::new()
+        }
+    };
+    CustomerSnapshot {
+        name: p.name.clone(),
+        tier: p.tier.clone(),
+        language: p.language.clone(),
+        membership: p.membership.clone(),
+        lifetime_value: p
+            .lifetime_value
+            .as_ref()
+            .map(|m| money(m.cents, &m.currency)),
+        recent_orders: orders
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} {} {}",
+                    o.number,
+                    o.status.as_str(),
+                    money(o.total_cents, &o.currency)
+                )
+            })
+            .collect(),
+        open_cases: cases
+            .iter()
+            .map(|c| format!("{} ({})", c.subject, c.status))
+            .collect(),
+    }
+}
 
 /// Customer messages quoted in the summary (the most recent ones).
 const SUMMARY_MESSAGES: usize = 3;
@@ -61,6 +119,7 @@ pub fn packet(decision: &Decision, transcript: &[Message]) -> HandoffPacket {
         summary,
         cited,
         unanswered,
+        customer: None,
     }
 }
 

@@ -18,6 +18,7 @@ pub mod moments;
 
 use std::sync::Arc;
 use std::time::Instant;
+use warmline_domain::crm::{CrmConnector, CrmCustomer};
 use warmline_domain::{
     Channel, Conversation, ConversationId, ConversationStore, CustomerIdentity, DomainError,
     ErrorCode, HandoffStore, KnowledgeSearch, Message, NewConversation, Ownership, Reply,
@@ -100,6 +101,7 @@ pub struct Dialog {
     grounded: Option<Arc<Grounded>>,
     moments: Option<Arc<moments::Detector>>,
     handoffs: Option<Arc<dyn HandoffStore>>,
+    crm: Option<Arc<dyn CrmConnector>>,
 }
 
 impl Dialog {
@@ -115,6 +117,7 @@ impl Dialog {
             grounded: None,
             moments: None,
             handoffs: None,
+            crm: None,
             config: Arc::new(config),
         }
     }
@@ -193,10 +196,18 @@ impl Dialog {
                 queued: None,
             });
         }
-        let moment = self.assess(&conversation).await;
+        let customer = if self.moments.is_some() {
+            self.crm_customer(&conversation).await
+        } else {
+            None
+        };
+        let moment = self.assess(&conversation, customer.as_ref()).await;
         let mut reply = self.answer(&conversation, &message.text).await?;
         let queued = match &moment {
-            Some(decision) => self.hand_over(&conversation, decision).await?,
+            Some(decision) => {
+                self.hand_over(&conversation, decision, customer.as_ref())
+                    .await?
+            }
             None => None,
         };
         if let Some(q) = &queued {
@@ -269,6 +280,39 @@ impl Dialog {
         self
     }
 
+    /// Looks identified customers up in `crm`: their tier sets the moment-of-truth threshold,
+    /// and the handoff packet carries their profile, recent orders and open cases. A CRM that
+    /// fails or is slow leaves the conversation anonymous, never broken.
+    pub fn with_crm(mut self, crm: Arc<dyn CrmConnector>) -> Self {
+        self.crm = Some(crm);
+        self
+    }
+
+    /// The CRM's record of the conversation's customer, if identified and found.
+    async fn crm_customer(&self, conversation: &Conversation) -> Option<CrmCustomer> {
+        let crm = self.crm.as_ref()?;
+        let customer = conversation.customer_id?;
+        let identities = match self.store.identities(customer).await {
+            Ok(identities) => identities,
+            Err(e) => {
+                tracing::warn!(error = %e, "customer identities unavailable");
+                return None;
+            }
+        };
+        for identity in &identities {
+            match crm.find_customer(identity).await {
+                Ok(Some(found)) => return Some(found),
+                Ok(None) => {}
+                Err(e) => {
+                    metrics::counter!("warmline_crm_failures_total").increment(1);
+                    tracing::warn!(error = %e, "CRM unavailable: answering without the customer's record");
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
     /// Queues conversations for people at moments of truth (needs [`Dialog::with_moments`]).
     pub fn with_handoffs(mut self, handoffs: Arc<dyn HandoffStore>) -> Self {
         self.handoffs = Some(handoffs);
@@ -282,6 +326,7 @@ impl Dialog {
         &self,
         conversation: &Conversation,
         decision: &moments::Decision,
+        customer: Option<&CrmCustomer>,
     ) -> Result<Option<Queued>, DomainError> {
         let Some(handoffs) = &self.handoffs else {
             return Ok(None);
@@ -293,7 +338,10 @@ impl Dialog {
             .store
             .messages(conversation.id, self.config.transcript_limit)
             .await?;
-        let packet = handoff::packet(decision, &transcript);
+        let mut packet = handoff::packet(decision, &transcript);
+        if let (Some(crm), Some(customer)) = (&self.crm, customer) {
+            packet.customer = Some(handoff::snapshot(crm.as_ref(), customer).await);
+        }
         let opened = handoffs
             .open_handoff(conversation.id, handoff::priority(decision), &packet)
             .await?;
@@ -366,7 +414,11 @@ impl Dialog {
     /// The detector's decision on the latest customer message of `conversation` when it says
     /// the customer needs a person. A failure to read the transcript only costs the
     /// assessment: the customer still gets an answer.
-    async fn assess(&self, conversation: &Conversation) -> Option<moments::Decision> {
+    async fn assess(
+        &self,
+        conversation: &Conversation,
+        customer: Option<&CrmCustomer>,
+    ) -> Option<moments::Decision> {
         let detector = self.moments.as_ref()?;
         let messages = match self.store.messages(conversation.id, MOMENT_HISTORY).await {
             Ok(messages) => messages,
@@ -375,7 +427,10 @@ impl Dialog {
                 return None;
             }
         };
-        let context = moments::Context::from_transcript(&messages, conversation.channel)?;
+        let mut context = moments::Context::from_transcript(&messages, conversation.channel)?;
+        if let Some(tier) = customer.and_then(|c| c.profile.tier.clone()) {
+            context = context.with_tier(tier);
+        }
         let decision = detector.assess(&context).await;
         if !decision.escalate {
             return None;

@@ -55,6 +55,24 @@ pub struct HandoffPacket {
     pub cited: Vec<Citation>,
     /// Questions the bot could not answer.
     pub unanswered: Vec<String>,
+    /// What the CRM knows of the customer, when they are identified and it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerSnapshot>,
+}
+
+/// The customer as the agent first sees them: who, which tier, recent orders, open cases.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CustomerSnapshot {
+    pub name: Option<String>,
+    pub tier: Option<String>,
+    pub language: Option<String>,
+    pub membership: Option<String>,
+    /// e.g. `1234.50 USD`.
+    pub lifetime_value: Option<String>,
+    /// Newest first: `JM-204518837 shipped 89.99 USD`.
+    pub recent_orders: Vec<String>,
+    /// `subject (status)`.
+    pub open_cases: Vec<String>,
 }
 
 /// A handoff as stored.

@@ -40,7 +40,9 @@ pub use generate::{
     FinishReason, GenerateEvent, GenerateRequest, GenerateStream, GenerateSummary, Generator,
     PromptRole,
 };
-pub use handoff::{Agent, AgentRole, Handoff, HandoffPacket, HandoffStatus, HandoffStore};
+pub use handoff::{
+    Agent, AgentRole, CustomerSnapshot, Handoff, HandoffPacket, HandoffStatus, HandoffStore,
+};
 pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId};
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
 pub use store::ConversationStore;
