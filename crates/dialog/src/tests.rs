@@ -183,3 +183,54 @@ async fn moments_of_truth_are_flagged_on_the_turn() {
         .unwrap();
     assert!(ask.moment.unwrap().fired("explicit_request"));
 }
+
+/// A CRM outage costs the customer nothing: the turn is answered and assessed as if they were
+/// anonymous. A working CRM's tier reaches the detector.
+#[tokio::test]
+async fn a_failing_crm_leaves_the_conversation_anonymous_but_working() {
+    use warmline_domain::crm::{CrmCustomer, CrmCustomerRef, CustomerProfile};
+    use warmline_domain::testing::MemoryCrm;
+    use warmline_domain::{Channel, CustomerIdentity};
+    let (dialog, _) = dialog();
+    let crm = Arc::new(MemoryCrm::default());
+    let identity = CustomerIdentity {
+        channel: Channel::Api,
+        external_id: "C-1".into(),
+    };
+    crm.add_customer(
+        identity.clone(),
+        CrmCustomer {
+            reference: CrmCustomerRef("C-1".into()),
+            profile: CustomerProfile {
+                tier: Some("vip".into()),
+                ..CustomerProfile::default()
+            },
+        },
+    );
+    let dialog = dialog
+        .with_moments(moments::Detector::new(moments::Policy::default(), None))
+        .with_crm(crm.clone());
+    let conv = dialog
+        .start(Start {
+            identity: Some(identity),
+            ..Start::default()
+        })
+        .await
+        .unwrap();
+
+    let ask = dialog
+        .handle(conv.id, "can I speak to someone")
+        .await
+        .unwrap();
+    let decision = ask.moment.expect("an explicit request");
+    assert!(decision.fired("tier:vip"), "{decision}");
+    assert!(crm.calls() > 0);
+
+    crm.set_failing(true);
+    let turn = dialog
+        .handle(conv.id, "when do stores open?")
+        .await
+        .unwrap();
+    let (reply, _) = turn.reply.expect("answered despite the CRM");
+    assert_eq!(reply.kind, ReplyKind::Answer);
+}
