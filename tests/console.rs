@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{TestServer, unlimited};
+use common::{TestServer, get_json, open_conversation, unlimited};
 use serde_json::{Value, json};
 use std::path::Path;
 use warmline_domain::{AgentRole, HandoffStore};
@@ -29,15 +29,7 @@ async fn an_agent_works_a_handoff_in_the_console() {
         .await
         .unwrap();
     let client = reqwest::Client::new();
-    let conv: Value = client
-        .post(server.url("/v1/conversations"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let conv = conv["id"].as_str().unwrap().to_owned();
+    let conv = open_conversation(&server, Value::Null).await;
     let turn: Value = client
         .post(server.url(&format!("/v1/conversations/{conv}/messages")))
         .json(&json!({"text": "someone used my card for purchases I never made"}))
@@ -67,14 +59,7 @@ async fn an_agent_works_a_handoff_in_the_console() {
     );
 
     // What the agent did in the page reached the store.
-    let transcript: Value = client
-        .get(server.url(&format!("/v1/conversations/{conv}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let transcript: Value = get_json(&server, &format!("/v1/conversations/{conv}"), None).await;
     assert_eq!(transcript["conversation"]["ownership"], "bot");
     assert!(
         transcript["messages"]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestServer, unlimited};
+use common::{TestServer, get_json, open_conversation, unlimited};
 use serde_json::{Value, json};
 use warmline_domain::{AgentRole, HandoffStore};
 
@@ -68,30 +68,14 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), unlimited()).await;
     let client = reqwest::Client::new();
-    let conv: Value = client
-        .post(server.url("/v1/conversations"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let conv = conv["id"].as_str().unwrap().to_owned();
+    let conv = open_conversation(&server, Value::Null).await;
 
     // An ordinary question: answered, no handoff.
     let calm = say(&client, &server, &conv, "what are your store hours?").await;
     assert!(calm.get("handoff").is_none(), "{calm}");
 
     // Nobody online yet: the customer is told so, and the handoff waits as a ticket.
-    let lonely: Value = client
-        .post(server.url("/v1/conversations"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let lonely = lonely["id"].as_str().unwrap().to_owned();
+    let lonely = open_conversation(&server, Value::Null).await;
     let ticket = say(
         &client,
         &server,
@@ -151,15 +135,7 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
         .unwrap();
     assert_eq!(forged.status(), 401);
 
-    let queue: Value = client
-        .get(server.url("/v1/agent/queue"))
-        .bearer_auth(&ana)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let queue: Value = get_json(&server, "/v1/agent/queue", Some(ana.as_str())).await;
     let queue = queue.as_array().unwrap();
     assert_eq!(queue.len(), 2);
     let handoff = &queue[0];
@@ -176,30 +152,19 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
 
     let accept = format!("/v1/agent/handoffs/{id}/accept");
     assert_eq!(post(&server, &ana, &accept, json!({})).await.status(), 200);
-    let mine: Value = client
-        .get(server.url("/v1/agent/mine"))
-        .bearer_auth(&ana)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mine: Value = get_json(&server, "/v1/agent/mine", Some(ana.as_str())).await;
     assert_eq!(mine[0]["id"], id.as_str());
     assert_eq!(post(&server, &ben, &accept, json!({})).await.status(), 409);
     let write = format!("/v1/agent/handoffs/{id}/messages");
     let meddling = post(&server, &ben, &write, json!({"text": "hi"})).await;
     assert_eq!(meddling.status(), 403);
 
-    let view: Value = client
-        .get(server.url(&format!("/v1/agent/handoffs/{id}")))
-        .bearer_auth(&ana)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view: Value = get_json(
+        &server,
+        &format!("/v1/agent/handoffs/{id}"),
+        Some(ana.as_str()),
+    )
+    .await;
     let texts: Vec<&str> = view["messages"]
         .as_array()
         .unwrap()
@@ -226,14 +191,7 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
     let again = say(&client, &server, &conv, "when do stores open on sunday?").await;
     assert!(again["reply"]["text"].is_string(), "{again}");
 
-    let transcript: Value = client
-        .get(server.url(&format!("/v1/conversations/{conv}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let transcript: Value = get_json(&server, &format!("/v1/conversations/{conv}"), None).await;
     let roles: Vec<&str> = transcript["messages"]
         .as_array()
         .unwrap()
@@ -258,28 +216,11 @@ async fn the_agent_sees_the_customers_crm_record() {
         .await
         .unwrap();
     let client = reqwest::Client::new();
-    let conv: Value = client
-        .post(server.url("/v1/conversations"))
-        .json(&json!({"customer": {"external_id": "JMC-1001"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let conv = conv["id"].as_str().unwrap().to_owned();
+    let conv = open_conversation(&server, json!({"customer": {"external_id": "JMC-1001"}})).await;
     let turn = say(&client, &server, &conv, "I need to talk to a person please").await;
     assert!(turn["handoff"]["queue_position"].is_number(), "{turn}");
     let sam = agent(&server, "sam", AgentRole::Supervisor).await;
-    let queue: Value = client
-        .get(server.url("/v1/agent/queue"))
-        .bearer_auth(&sam)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let queue: Value = get_json(&server, "/v1/agent/queue", Some(sam.as_str())).await;
     let customer = &queue[0]["packet"]["customer"];
     assert_eq!(customer["name"], "Maya Thompson", "{customer}");
     assert_eq!(customer["tier"], "vip");

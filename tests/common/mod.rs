@@ -106,3 +106,22 @@ pub fn embedder() -> std::sync::Arc<dyn warmline_domain::Embedder> {
         })
         .clone()
 }
+
+/// Opens a conversation (`body` as the request, `Value::Null` for none) and returns its id.
+pub async fn open_conversation(server: &TestServer, body: serde_json::Value) -> String {
+    let mut request = reqwest::Client::new().post(server.url("/v1/conversations"));
+    if !body.is_null() {
+        request = request.json(&body);
+    }
+    let conversation: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+    conversation["id"].as_str().unwrap().to_owned()
+}
+
+/// GETs `path` as JSON, as the agent of `token` when given.
+pub async fn get_json(server: &TestServer, path: &str, token: Option<&str>) -> serde_json::Value {
+    let mut request = reqwest::Client::new().get(server.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}

@@ -76,6 +76,28 @@ impl SqliteStore {
             .ok_or_else(|| DomainError::not_found(format!("no handoff with id {id}")))
     }
 
+    /// Gives the conversation of a just-updated handoff row (`RETURNING conversation_id`) to
+    /// `ownership` and commits the transaction both changes are in.
+    async fn hand_conversation(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+        row: &SqliteRow,
+        ownership: Ownership,
+        now: OffsetDateTime,
+    ) -> Result<(), DomainError> {
+        let conversation: ConversationId = id_of(row)?;
+        sqlx::query("UPDATE conversations SET ownership = ?, updated_at = ? WHERE id = ?")
+            .bind(ownership.as_str())
+            .bind(to_millis(now))
+            .bind(conversation.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        self.cache.set_ownership(conversation, ownership, now);
+        Ok(())
+    }
+
     /// Why a conditional update of handoff `id` changed nothing: it doesn't exist, or it is
     /// not in a state that allows the change (`conflict`).
     async fn refused(&self, id: HandoffId, conflict: &str) -> DomainError {
@@ -211,16 +233,8 @@ impl HandoffStore for SqliteStore {
                 )
                 .await);
         };
-        let conversation: ConversationId = id_of(&row)?;
-        sqlx::query("UPDATE conversations SET ownership = 'human', updated_at = ? WHERE id = ?")
-            .bind(to_millis(now))
-            .bind(conversation.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        self.cache
-            .set_ownership(conversation, Ownership::Human, now);
+        self.hand_conversation(tx, &row, Ownership::Human, now)
+            .await?;
         self.handoff_by(id).await
     }
 
@@ -257,16 +271,7 @@ impl HandoffStore for SqliteStore {
             drop(tx);
             return Err(self.refused(id, "this handoff has already ended").await);
         };
-        let conversation: ConversationId = id_of(&row)?;
-        sqlx::query("UPDATE conversations SET ownership = ?, updated_at = ? WHERE id = ?")
-            .bind(ownership.as_str())
-            .bind(to_millis(now))
-            .bind(conversation.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        self.cache.set_ownership(conversation, ownership, now);
+        self.hand_conversation(tx, &row, ownership, now).await?;
         self.handoff_by(id).await
     }
 
