@@ -56,6 +56,8 @@ pub struct Settings {
     /// Generated, verified answers with this model (needs the embedder too); `None`:
     /// extractive answers only.
     pub generator: Option<Arc<dyn Generator>>,
+    /// Where customers are looked up; `None`: the built-in CRM on the store's tables.
+    pub crm: Option<Arc<dyn warmline_domain::crm::CrmConnector>>,
 }
 
 /// Shared state of the HTTP handlers.

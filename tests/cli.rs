@@ -279,3 +279,19 @@ fn crm_import_loads_the_sample_business_and_names_bad_files() {
     );
     assert!(!ok && err.contains("customers.json"), "{err}");
 }
+
+#[test]
+fn serve_refuses_a_broken_crm_config_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("crm.toml");
+    std::fs::write(&config, "base_url = 42\n").unwrap();
+    let (ok, _, err) = output(
+        warmline()
+            .args(["serve", "--addr", "127.0.0.1:0", "--crm-http"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data")),
+    );
+    assert!(!ok);
+    assert!(err.contains("crm.toml"), "{err}");
+}

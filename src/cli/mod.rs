@@ -233,6 +233,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WARMLINE_MAX_IN_FLIGHT", default_value_t = 1024)]
     pub max_in_flight: usize,
 
+    /// Look customers up in an external CRM over HTTP, configured by this TOML file (see
+    /// knowledge/crm/http.example.toml); default: the built-in CRM (`warmline crm import`).
+    #[arg(long, env = "WARMLINE_CRM_HTTP")]
+    pub crm_http: Option<PathBuf>,
+
     /// Seconds a request may take before it is answered with 503.
     #[arg(long, env = "WARMLINE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -557,6 +562,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         watch: !args.no_watch,
         embedder: embedder_for_serve(&args.models).await,
         generator: generator_for(&args.models, true).await?,
+        crm: match &args.crm_http {
+            Some(path) => {
+                let config = warmline_crm::HttpCrmConfig::load(path)?;
+                Some(Arc::new(warmline_crm::HttpCrm::new(config)?))
+            }
+            None => None,
+        },
     };
     let warmline = Warmline::open(&settings, &mut progress_bar()).await?;
     report_problems(&warmline.problems());

@@ -38,6 +38,7 @@ impl TestServer {
             watch: true,
             embedder: None,
             generator: None,
+            crm: None,
         };
         let warmline = Warmline::open(&settings, &mut |_, _, _| {}).await.unwrap();
         let router = app(warmline.state.clone(), &limits);
