@@ -6,8 +6,8 @@ use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use warmline_domain::{
-    Channel, Conversation, ConversationId, Customer, CustomerId, CustomerIdentity, DomainError,
-    Message, MessageId,
+    Agent, AgentId, AgentRole, Channel, Conversation, ConversationId, Customer, CustomerId,
+    CustomerIdentity, DomainError, Handoff, HandoffId, HandoffStatus, Message, MessageId,
 };
 
 pub(crate) fn to_millis(t: OffsetDateTime) -> i64 {
@@ -29,7 +29,7 @@ fn uuid(row: &SqliteRow, column: &str) -> Result<Uuid, DomainError> {
     Uuid::parse_str(&text).map_err(|e| corrupt(format!("{column} {text:?}: {e}")))
 }
 
-fn get<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, DomainError>
+pub(crate) fn get<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, DomainError>
 where
     T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
 {
@@ -98,4 +98,40 @@ pub(crate) fn identity(row: &SqliteRow) -> Result<CustomerIdentity, DomainError>
         channel: parsed(row, "channel")?,
         external_id: get(row, "external_id")?,
     })
+}
+
+pub(crate) fn handoff(row: &SqliteRow) -> Result<Handoff, DomainError> {
+    let status: String = get(row, "status")?;
+    let agent_id: Option<String> = get(row, "agent_id")?;
+    let accepted_at: Option<i64> = get(row, "accepted_at")?;
+    Ok(Handoff {
+        id: HandoffId(uuid(row, "id")?),
+        conversation_id: ConversationId(uuid(row, "conversation_id")?),
+        status: HandoffStatus::parse(&status)
+            .ok_or_else(|| corrupt(format!("handoff status {status:?}")))?,
+        priority: get(row, "priority")?,
+        packet: json(row, "packet")?,
+        agent_id: agent_id
+            .map(|a| a.parse().map(AgentId))
+            .transpose()
+            .map_err(|e| corrupt(format!("agent_id: {e}")))?,
+        note: get(row, "note")?,
+        created_at: from_millis(get(row, "created_at")?)?,
+        accepted_at: accepted_at.map(from_millis).transpose()?,
+    })
+}
+
+pub(crate) fn agent(row: &SqliteRow) -> Result<Agent, DomainError> {
+    let role: String = get(row, "role")?;
+    Ok(Agent {
+        id: AgentId(uuid(row, "id")?),
+        username: get(row, "username")?,
+        display_name: get(row, "display_name")?,
+        role: AgentRole::parse(&role).ok_or_else(|| corrupt(format!("agent role {role:?}")))?,
+    })
+}
+
+/// The conversation a statement's `RETURNING conversation_id` gave back.
+pub(crate) fn conversation_id(row: &SqliteRow) -> Result<ConversationId, DomainError> {
+    Ok(ConversationId(uuid(row, "conversation_id")?))
 }

@@ -5,69 +5,14 @@
 //! together with its handoff.
 
 use super::{SqliteStore, db_error, is_unique_violation};
-use crate::rows::{corrupt, from_millis, to_millis};
+use crate::rows::{agent, conversation_id, get, handoff, to_millis};
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use warmline_domain::{
     Agent, AgentId, AgentRole, ConversationId, DomainError, ErrorCode, Handoff, HandoffId,
     HandoffPacket, HandoffStatus, HandoffStore, Ownership,
 };
-
-fn text(row: &SqliteRow, column: &str) -> Result<String, DomainError> {
-    row.try_get(column)
-        .map_err(|e| corrupt(format!("column {column}: {e}")))
-}
-
-fn id<T: std::str::FromStr>(row: &SqliteRow, column: &str) -> Result<T, DomainError> {
-    let raw = text(row, column)?;
-    raw.parse()
-        .map_err(|_| corrupt(format!("{column} {raw:?} is not an id")))
-}
-
-fn handoff(row: &SqliteRow) -> Result<Handoff, DomainError> {
-    let status = text(row, "status")?;
-    let packet = text(row, "packet")?;
-    let agent: Option<String> = row
-        .try_get("agent_id")
-        .map_err(|e| corrupt(format!("column agent_id: {e}")))?;
-    let accepted: Option<i64> = row
-        .try_get("accepted_at")
-        .map_err(|e| corrupt(format!("column accepted_at: {e}")))?;
-    Ok(Handoff {
-        id: id(row, "id")?,
-        conversation_id: id(row, "conversation_id")?,
-        status: HandoffStatus::parse(&status)
-            .ok_or_else(|| corrupt(format!("handoff status {status:?}")))?,
-        priority: row
-            .try_get("priority")
-            .map_err(|e| corrupt(format!("column priority: {e}")))?,
-        packet: serde_json::from_str(&packet)
-            .map_err(|e| corrupt(format!("handoff packet: {e}")))?,
-        agent_id: agent
-            .map(|a| a.parse().map_err(|_| corrupt(format!("agent id {a:?}"))))
-            .transpose()?,
-        note: row
-            .try_get("note")
-            .map_err(|e| corrupt(format!("column note: {e}")))?,
-        created_at: from_millis(
-            row.try_get("created_at")
-                .map_err(|e| corrupt(format!("column created_at: {e}")))?,
-        )?,
-        accepted_at: accepted.map(from_millis).transpose()?,
-    })
-}
-
-fn agent(row: &SqliteRow) -> Result<Agent, DomainError> {
-    let role = text(row, "role")?;
-    Ok(Agent {
-        id: id(row, "id")?,
-        username: text(row, "username")?,
-        display_name: text(row, "display_name")?,
-        role: AgentRole::parse(&role).ok_or_else(|| corrupt(format!("agent role {role:?}")))?,
-    })
-}
 
 impl SqliteStore {
     async fn handoff_by(&self, id: HandoffId) -> Result<Handoff, DomainError> {
@@ -85,7 +30,7 @@ impl SqliteStore {
         ownership: Ownership,
         now: OffsetDateTime,
     ) -> Result<(), DomainError> {
-        let conversation: ConversationId = id_of(row)?;
+        let conversation = conversation_id(row)?;
         sqlx::query("UPDATE conversations SET ownership = ?, updated_at = ? WHERE id = ?")
             .bind(ownership.as_str())
             .bind(to_millis(now))
@@ -317,7 +262,7 @@ impl HandoffStore for SqliteStore {
             .await
             .map_err(db_error)?;
         row.as_ref()
-            .map(|r| Ok((agent(r)?, text(r, "password_hash")?)))
+            .map(|r| Ok((agent(r)?, get(r, "password_hash")?)))
             .transpose()
     }
 
@@ -453,8 +398,4 @@ impl HandoffStore for SqliteStore {
             .map_err(db_error)?;
         Ok(())
     }
-}
-
-fn id_of(row: &SqliteRow) -> Result<ConversationId, DomainError> {
-    id(row, "conversation_id")
 }
