@@ -313,14 +313,14 @@ pub async fn accept(
     let handoff = api.handoffs.accept(id, agent.id).await?;
     tracing::info!(handoff_id = %id, agent_id = %agent.id, "handoff accepted");
     // The customer hears who took over.
-    let mut hello = Message::from_customer(
+    let hello = Message::new(
         handoff.conversation_id,
+        Role::System,
         format!(
             "{} from our team has joined the conversation.",
             agent.display_name
         ),
     );
-    hello.role = Role::System;
     api.conversations.append_message(&hello).await?;
     Ok(ApiJson(handoff))
 }
@@ -360,8 +360,7 @@ pub async fn send(
             format!("text is longer than {MAX_MESSAGE_CHARS} characters"),
         ));
     }
-    let mut message = Message::from_customer(handoff.conversation_id, text);
-    message.role = Role::Agent;
+    let message = Message::new(handoff.conversation_id, Role::Agent, text);
     api.conversations.append_message(&message).await?;
     Ok(ApiJson(message))
 }
@@ -401,8 +400,7 @@ async fn finish(
         HandoffStatus::Returned => "You're back with the virtual assistant. Ask me anything.",
         _ => SURVEY_QUESTION,
     };
-    let mut notice = Message::from_customer(done.conversation_id, text);
-    notice.role = Role::System;
+    let mut notice = Message::new(done.conversation_id, Role::System, text);
     if status == HandoffStatus::Closed {
         // The channel shows these as the survey's answers (POST .../survey).
         notice.suggestions = (1..=5).map(|n| n.to_string()).collect();

@@ -232,18 +232,23 @@ pub struct Message {
 }
 
 impl Message {
-    /// A new message from the customer, not yet stored.
-    pub fn from_customer(conversation_id: ConversationId, text: impl Into<String>) -> Self {
+    /// A new plain message (no citations), not yet stored.
+    pub fn new(conversation_id: ConversationId, role: Role, text: impl Into<String>) -> Self {
         Self {
             id: MessageId::new(),
             conversation_id,
-            role: Role::Customer,
+            role,
             text: text.into(),
             citations: Vec::new(),
             reply_kind: None,
             suggestions: Vec::new(),
             created_at: now(),
         }
+    }
+
+    /// A new message from the customer, not yet stored.
+    pub fn from_customer(conversation_id: ConversationId, text: impl Into<String>) -> Self {
+        Self::new(conversation_id, Role::Customer, text)
     }
 
     /// The stored form of a bot reply.
