@@ -373,16 +373,22 @@ pub struct Finish {
     pub note: Option<String>,
 }
 
+/// Ends a handoff (`Returned` or `Closed`) with the optional `{"note"}` body of the request.
 async fn finish(
     api: &AgentApi,
     agent: &Agent,
     id: &str,
     status: HandoffStatus,
-    note: Option<String>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<ApiJson<Handoff>, ApiError> {
+    let body: Finish = optional_json(headers, body)?;
     let handoff = load(api, id).await?;
     ensure_owner(&handoff, agent)?;
-    let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    let note = body
+        .note
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
     if note
         .as_ref()
         .is_some_and(|n| n.chars().count() > MAX_MESSAGE_CHARS)
@@ -422,8 +428,7 @@ pub async fn give_back(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<ApiJson<Handoff>, ApiError> {
-    let body: Finish = optional_json(&headers, body)?;
-    finish(&api, &agent, &id, HandoffStatus::Returned, body.note).await
+    finish(&api, &agent, &id, HandoffStatus::Returned, &headers, body).await
 }
 
 /// Close the conversation.
@@ -438,6 +443,5 @@ pub async fn close(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<ApiJson<Handoff>, ApiError> {
-    let body: Finish = optional_json(&headers, body)?;
-    finish(&api, &agent, &id, HandoffStatus::Closed, body.note).await
+    finish(&api, &agent, &id, HandoffStatus::Closed, &headers, body).await
 }
