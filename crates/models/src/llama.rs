@@ -221,54 +221,62 @@ impl KvCache {
     /// An independent copy of the first `len` positions (a cached prefix to resume from).
     pub fn copy_prefix(&self, len: usize) -> CResult<Self> {
         let len = len.min(self.len);
-        let capacity = self.capacity;
         let layers = self
             .layers
             .iter()
             .map(|(k, v)| {
-                let copy = |t: &Tensor| -> CResult<Tensor> {
-                    let buffer = Tensor::zeros(t.shape(), t.dtype(), t.device())?;
-                    if len > 0 {
-                        buffer.slice_set(&t.narrow(1, 0, len)?.contiguous()?, 1, 0)?;
-                    }
-                    Ok(buffer)
-                };
+                let copy = |t: &Tensor| buffer(Some(t), len, t.dims3()?, t.device());
                 Ok((copy(k)?, copy(v)?))
             })
             .collect::<CResult<Vec<_>>>()?;
         Ok(Self {
             layers,
             len,
-            capacity,
+            capacity: self.capacity,
         })
     }
 
-    /// Makes room for `extra` more positions.
-    fn reserve(&mut self, extra: usize, config: &Config) -> CResult<()> {
+    /// Makes room for `extra` more positions (the first call allocates every layer).
+    fn reserve(&mut self, extra: usize, config: &Config, device: &Device) -> CResult<()> {
         let needed = self.len + extra;
-        if needed <= self.capacity {
+        if needed <= self.capacity && !self.layers.is_empty() {
             return Ok(());
         }
         let capacity = needed
             .next_power_of_two()
             .max(256)
             .min(config.context_length.max(needed));
-        for (k, v) in &mut self.layers {
-            for t in [k, v] {
-                let grown = Tensor::zeros(
-                    (config.n_kv_head, capacity, config.head_dim),
-                    DType::F32,
-                    t.device(),
-                )?;
-                if self.len > 0 {
-                    grown.slice_set(&t.narrow(1, 0, self.len)?.contiguous()?, 1, 0)?;
-                }
-                *t = grown;
-            }
-        }
+        let shape = (config.n_kv_head, capacity, config.head_dim);
+        let len = self.len;
+        self.layers = (0..config.n_layer)
+            .map(|l| {
+                let old = self.layers.get(l);
+                Ok((
+                    buffer(old.map(|(k, _)| k), len, shape, device)?,
+                    buffer(old.map(|(_, v)| v), len, shape, device)?,
+                ))
+            })
+            .collect::<CResult<Vec<_>>>()?;
         self.capacity = capacity;
         Ok(())
     }
+}
+
+/// A zeroed `(heads, capacity, head_dim)` cache buffer holding the first `len` positions of
+/// `old`, if given.
+fn buffer(
+    old: Option<&Tensor>,
+    len: usize,
+    shape: (usize, usize, usize),
+    device: &Device,
+) -> CResult<Tensor> {
+    let fresh = Tensor::zeros(shape, DType::F32, device)?;
+    if let Some(old) = old
+        && len > 0
+    {
+        fresh.slice_set(&old.narrow(1, 0, len)?.contiguous()?, 1, 0)?;
+    }
+    Ok(fresh)
 }
 
 /// Rows of one sequence in a batched forward pass: `rows` consecutive input tokens, the first
@@ -452,17 +460,7 @@ impl Llama {
                     c.context_length
                 );
             }
-            if s.cache.layers.is_empty() {
-                s.cache.layers = (0..c.n_layer)
-                    .map(|_| -> CResult<(Tensor, Tensor)> {
-                        let empty = || {
-                            Tensor::zeros((c.n_kv_head, 0, c.head_dim), DType::F32, &self.device)
-                        };
-                        Ok((empty()?, empty()?))
-                    })
-                    .collect::<CResult<_>>()?;
-            }
-            s.cache.reserve(s.rows, c)?;
+            s.cache.reserve(s.rows, c, &self.device)?;
             positions.extend((s.cache.len..s.cache.len + s.rows).map(|p| p as u32));
         }
         let positions = Tensor::new(positions.as_slice(), &self.device)?;
