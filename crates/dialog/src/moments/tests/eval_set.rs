@@ -13,18 +13,25 @@ fn eval_set() -> EvalSet {
 #[tokio::test]
 #[ignore]
 async fn test_errors() {
+    print_misses(Split::Test).await;
+}
+
+/// Every item of `split` the detector gets wrong, with its decision and message.
+async fn print_misses(split: Split) -> super::super::eval::Report {
     let set = eval_set();
-    let report = evaluate(&detector(), &set).await;
-    for o in report.misclassified(Some(Split::Test)) {
+    let detector = detector();
+    let report = evaluate(&detector, &set).await;
+    for o in report.misclassified(Some(split)) {
         let item = set.items.iter().find(|i| i.id == o.id).unwrap();
         println!(
             "{:<8} exp={} {}\n         {:?}",
             o.id,
             o.expected,
-            detector().assess_phrases(&item.context),
+            detector.assess_phrases(&item.context),
             item.context.message
         );
     }
+    report
 }
 
 /// Tuning aid: the dev split only (`cargo test -p warmline-dialog dev_report -- --ignored
@@ -32,7 +39,7 @@ async fn test_errors() {
 #[tokio::test]
 #[ignore]
 async fn dev_report() {
-    let report = evaluate(&detector(), &eval_set()).await;
+    let report = print_misses(Split::Dev).await;
     let c = report.counts(Some(Split::Dev));
     println!(
         "dev: {c:?} p={:.3} r={:.3} must={:?}",
@@ -40,17 +47,6 @@ async fn dev_report() {
         c.recall(),
         report.must_recall(Some(Split::Dev))
     );
-    let set = eval_set();
-    for o in report.misclassified(Some(Split::Dev)) {
-        let item = set.items.iter().find(|i| i.id == o.id).unwrap();
-        println!(
-            "{:<8} exp={} {}\n         {:?}",
-            o.id,
-            o.expected,
-            detector().assess_phrases(&item.context),
-            item.context.message
-        );
-    }
 }
 
 #[test]
