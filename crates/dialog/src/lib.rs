@@ -14,6 +14,7 @@
 pub mod compose;
 pub mod grounded;
 pub mod handoff;
+pub mod journey;
 pub mod moments;
 
 use std::sync::Arc;

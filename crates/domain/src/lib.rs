@@ -9,6 +9,8 @@
 //! - [`generate`]: the [`Generator`] trait (streamed chat generation).
 //! - [`knowledge`]: the search request/response types and the [`KnowledgeSearch`] trait.
 //! - [`store`]: the [`ConversationStore`] trait (SQLite today, PostgreSQL later).
+//! - [`memory`]: what the dialog remembers between turns (journey progress, slots) and the
+//!   [`Memories`] trait.
 //! - [`handoff`]: handoffs to people, agents, and the [`HandoffStore`] trait.
 //! - [`error`]: [`ErrorCode`] (stable, mapped to HTTP in one place) and [`DomainError`].
 //!
@@ -22,6 +24,7 @@ pub mod generate;
 pub mod handoff;
 pub mod ids;
 pub mod knowledge;
+pub mod memory;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -45,4 +48,5 @@ pub use handoff::{
 };
 pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId};
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
+pub use memory::{JourneyProgress, Memories, Memory, MemoryKey};
 pub use store::ConversationStore;

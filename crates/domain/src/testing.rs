@@ -7,6 +7,7 @@ use crate::conversation::{
 use crate::error::{DomainError, ErrorCode};
 use crate::ids::{ConversationId, CustomerId};
 use crate::knowledge::{KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
+use crate::memory::{Memories, MemoryKey};
 use crate::store::ConversationStore;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ struct Memory {
     messages: Vec<Message>,
     customers: HashMap<CustomerId, Customer>,
     identities: HashMap<CustomerIdentity, CustomerId>,
+    memories: HashMap<MemoryKey, crate::memory::Memory>,
     failing: bool,
 }
 
@@ -167,6 +169,22 @@ impl ConversationStore for MemoryStore {
 
     async fn ping(&self) -> Result<(), DomainError> {
         self.check().map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Memories for MemoryStore {
+    async fn recall(&self, key: MemoryKey) -> Result<Option<crate::memory::Memory>, DomainError> {
+        Ok(self.check()?.memories.get(&key).cloned())
+    }
+
+    async fn remember(
+        &self,
+        key: MemoryKey,
+        memory: &crate::memory::Memory,
+    ) -> Result<(), DomainError> {
+        self.check()?.memories.insert(key, memory.clone());
+        Ok(())
     }
 }
 

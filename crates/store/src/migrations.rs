@@ -19,6 +19,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "handoffs",
         include_str!("../migrations/sqlite/0003_handoffs.sql"),
     ),
+    (
+        4,
+        "memory",
+        include_str!("../migrations/sqlite/0004_memory.sql"),
+    ),
 ];
 
 pub(crate) fn sqlite() -> Migrator {

@@ -459,6 +459,7 @@ impl ConversationStore for SqliteStore {
 }
 
 mod handoffs;
+mod memory;
 
 #[cfg(test)]
 mod tests;

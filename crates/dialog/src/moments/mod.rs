@@ -30,10 +30,10 @@ pub mod decision;
 mod detector;
 pub mod eval;
 mod lexicon;
-mod pattern;
+pub(crate) mod pattern;
 pub mod policy;
 mod signals;
-mod text;
+pub(crate) mod text;
 
 pub use decision::{Decision, Reason, Route, Signal};
 pub use detector::Detector;

@@ -1,0 +1,77 @@
+//! What the dialog manager remembers between turns: the journey a customer is in, the step
+//! they are at, and the slots they have filled. It is kept per customer when the customer is
+//! known (so a journey started on the web continues by SMS) and per conversation otherwise.
+
+use crate::error::DomainError;
+use crate::ids::{ConversationId, CustomerId};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use time::OffsetDateTime;
+
+/// Whose memory: one customer's across their conversations and channels, or one anonymous
+/// conversation's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemoryKey {
+    Customer(CustomerId),
+    Conversation(ConversationId),
+}
+
+impl fmt::Display for MemoryKey {
+    /// `customer:<uuid>` or `conversation:<uuid>`, the stored key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Customer(id) => write!(f, "customer:{id}"),
+            Self::Conversation(id) => write!(f, "conversation:{id}"),
+        }
+    }
+}
+
+/// The dialog's memory of one customer (or anonymous conversation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Memory {
+    /// The guided flow in progress, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journey: Option<JourneyProgress>,
+    /// Values collected by journeys and actions (`order_number`, `order.status`...). Kept
+    /// after a journey ends, so a later journey need not ask again.
+    #[serde(default)]
+    pub slots: BTreeMap<String, serde_json::Value>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl Memory {
+    pub fn new(now: OffsetDateTime) -> Self {
+        Self {
+            journey: None,
+            slots: BTreeMap::new(),
+            updated_at: now,
+        }
+    }
+}
+
+/// Where a customer is in a journey.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JourneyProgress {
+    /// The journey's id (its file's `id`).
+    pub journey: String,
+    /// The step waiting for the customer's answer.
+    pub step: String,
+    /// How many answers to this step were not accepted.
+    pub failures: u32,
+    /// The conversation the journey was last advanced in.
+    pub conversation: ConversationId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+}
+
+/// Where memories are kept. A write replaces the whole memory of the key.
+#[async_trait]
+pub trait Memories: Send + Sync {
+    /// `Ok(None)` when nothing is remembered for `key`.
+    async fn recall(&self, key: MemoryKey) -> Result<Option<Memory>, DomainError>;
+
+    async fn remember(&self, key: MemoryKey, memory: &Memory) -> Result<(), DomainError>;
+}

@@ -1,0 +1,8 @@
+-- What the dialog manager remembers between turns (journey progress and slots), per customer
+-- (`customer:<uuid>`) or per anonymous conversation (`conversation:<uuid>`), as JSON.
+
+CREATE TABLE memories (
+    key        TEXT PRIMARY KEY NOT NULL,
+    state      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
