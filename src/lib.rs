@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod http;
+pub mod journeys;
 pub mod limits;
 pub mod quality;
 pub mod telemetry;
@@ -73,7 +74,10 @@ pub struct AppState {
 pub struct Warmline {
     pub state: AppState,
     pub sync: SyncReport,
+    /// Mistakes in journey files found at start (those files were skipped).
+    pub journey_problems: Vec<warmline_dialog::journey::JourneyError>,
     _watch: Option<WatchHandle>,
+    _journey_watch: Option<journeys::JourneyWatch>,
 }
 
 impl Warmline {
@@ -120,10 +124,18 @@ impl Warmline {
         let policy = moments_policy(&settings.knowledge)?;
         let crm =
             warmline_crm::BuiltinCrm::new(store.reader_pool().clone(), store.writer_pool().clone());
+        let journey_dir = journeys::folder(&settings.knowledge);
+        let (journey_library, journey_problems) = journeys::load(&journey_dir);
+        let journey_watch = if settings.watch {
+            journeys::watch(&journey_dir, journey_library.clone())?
+        } else {
+            None
+        };
         dialog = dialog
             .with_moments(Detector::new(policy, settings.embedder.clone()))
             .with_handoffs(store.clone())
-            .with_crm(Arc::new(crm));
+            .with_crm(Arc::new(crm))
+            .with_journeys(journey_library, store.clone());
         Ok(Self {
             state: AppState {
                 dialog,
@@ -132,7 +144,9 @@ impl Warmline {
                 metrics: telemetry::metrics(),
             },
             sync,
+            journey_problems,
             _watch: watch,
+            _journey_watch: journey_watch,
         })
     }
 }

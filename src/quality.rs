@@ -79,7 +79,7 @@ pub async fn evaluate_answers(
                 "{:?} cited {}, wanted {}",
                 case.q, reply.citations[0].article_id, case.article
             )),
-            ReplyKind::NoAnswer => scores
+            ReplyKind::NoAnswer | ReplyKind::Journey | ReplyKind::SmallTalk => scores
                 .refused
                 .push(format!("{:?} (support {:.2})", case.q, reply.support)),
         }

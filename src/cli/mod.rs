@@ -572,6 +572,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let warmline = Warmline::open(&settings, &mut progress_bar()).await?;
     report_problems(&warmline.problems());
+    for p in &warmline.journey_problems {
+        notice(&format!("warning: journey skipped: {p}\n"));
+    }
     let limits = HttpLimits {
         rate_per_second: args.rate_limit_rps,
         burst: args.rate_limit_burst,

@@ -120,6 +120,7 @@ pub fn packet(decision: &Decision, transcript: &[Message]) -> HandoffPacket {
         cited,
         unanswered,
         customer: None,
+        journey: None,
     }
 }
 

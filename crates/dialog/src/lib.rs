@@ -9,21 +9,29 @@
 //! - [`moments`]: the moment-of-truth detector (when to hand a customer to a person), its
 //!   policy file and its evaluation.
 //!
-//! Journeys and handoff build on this (later issues).
+//! - [`journey`]: guided flows from YAML files, and the engine that runs them.
+//! - [`route`]: small talk, journey commands and questions, recognised without a model.
+//! - [`handoff`]: the packet a person receives, queue positions and wait estimates.
+//!
+//! Each turn the bot owns is routed (in `guide`): the journey in progress (a side question
+//! is answered and the journey resumes), small talk, a journey trigger, or a knowledge
+//! question.
 
 pub mod compose;
 pub mod grounded;
+mod guide;
 pub mod handoff;
 pub mod journey;
 pub mod moments;
+pub mod route;
 
 use std::sync::Arc;
 use std::time::Instant;
 use warmline_domain::crm::{CrmConnector, CrmCustomer};
 use warmline_domain::{
     Channel, Conversation, ConversationId, ConversationStore, CustomerIdentity, DomainError,
-    ErrorCode, HandoffStore, KnowledgeSearch, Message, NewConversation, Ownership, Reply,
-    SearchQuery,
+    ErrorCode, HandoffStore, JourneySnapshot, KnowledgeSearch, Memories, Message,
+    NewConversation, Ownership, Reply, ReplyKind, SearchQuery,
 };
 
 pub use compose::{Composer, ComposerConfig, NO_ANSWER, TALK_TO_A_PERSON};
@@ -103,6 +111,8 @@ pub struct Dialog {
     moments: Option<Arc<moments::Detector>>,
     handoffs: Option<Arc<dyn HandoffStore>>,
     crm: Option<Arc<dyn CrmConnector>>,
+    journeys: Option<journey::Journeys>,
+    memories: Option<Arc<dyn Memories>>,
 }
 
 impl Dialog {
@@ -119,6 +129,8 @@ impl Dialog {
             moments: None,
             handoffs: None,
             crm: None,
+            journeys: None,
+            memories: None,
             config: Arc::new(config),
         }
     }
@@ -197,24 +209,51 @@ impl Dialog {
                 queued: None,
             });
         }
-        let customer = if self.moments.is_some() {
+        let customer = if self.crm.is_some() {
             self.crm_customer(&conversation).await
         } else {
             None
         };
-        let moment = self.assess(&conversation, customer.as_ref()).await;
-        let mut reply = self.answer(&conversation, &message.text).await?;
-        let queued = match &moment {
-            Some(decision) => {
-                self.hand_over(&conversation, decision, customer.as_ref())
+        let mut mind = self.recall(&conversation, customer.as_ref()).await;
+        let step = mind.as_ref().and_then(guide::Mind::step_state);
+        let moment = self.assess(&conversation, customer.as_ref(), step).await;
+        let to_person = moment
+            .as_ref()
+            .is_some_and(|d| d.route == moments::Route::Agent && self.handoffs.is_some());
+        let in_journey = mind.as_ref().is_some_and(guide::Mind::in_journey);
+        let routed = if to_person && in_journey {
+            // A person takes over; the journey waits where it is for when they hand back.
+            None
+        } else {
+            Some(
+                self.route(&conversation, &message.text, customer.as_ref(), mind.as_mut())
+                    .await?,
+            )
+        };
+        let journey = mind.as_ref().and_then(|m| m.snapshot(None, None));
+        if let Some(m) = mind.as_mut() {
+            self.remember(m).await;
+        }
+        let (mut reply, handoff) = match routed {
+            Some(r) => (r.reply, r.handoff),
+            None => (waiting_reply(), None),
+        };
+        let queued = match (&moment, handoff) {
+            (Some(decision), _) => {
+                self.hand_over(&conversation, decision, customer.as_ref(), journey)
                     .await?
             }
-            None => None,
+            (None, Some(snapshot)) => {
+                let decision = moments::Decision::journey_handoff(&snapshot.id);
+                self.hand_over(&conversation, &decision, customer.as_ref(), Some(snapshot))
+                    .await?
+            }
+            (None, None) => None,
         };
         if let Some(q) = &queued {
             // What the bot knows still helps while they wait; then the person takes over.
             let waiting = handoff::queued_text(q.position, q.availability);
-            if reply.kind == warmline_domain::ReplyKind::Answer {
+            if matches!(reply.kind, ReplyKind::Answer | ReplyKind::Journey) && !reply.text.is_empty() {
                 reply.text = format!("{}\n\n{waiting}", reply.text);
             } else {
                 reply.text = waiting;
@@ -228,8 +267,10 @@ impl Dialog {
         let stored = Message::from_reply(id, &reply);
         self.store.append_message(&stored).await?;
         let outcome = match reply.kind {
-            warmline_domain::ReplyKind::Answer => "answer",
-            warmline_domain::ReplyKind::NoAnswer => "no_answer",
+            ReplyKind::Answer => "answer",
+            ReplyKind::NoAnswer => "no_answer",
+            ReplyKind::Journey => "journey",
+            ReplyKind::SmallTalk => "small_talk",
         };
         metrics::counter!("warmline_turns_total", "outcome" => outcome).increment(1);
         metrics::histogram!("warmline_turn_duration_seconds")
@@ -314,6 +355,13 @@ impl Dialog {
         None
     }
 
+    /// Guides customers through `journeys`, remembering their progress in `memories`.
+    pub fn with_journeys(mut self, journeys: journey::Journeys, memories: Arc<dyn Memories>) -> Self {
+        self.journeys = Some(journeys);
+        self.memories = Some(memories);
+        self
+    }
+
     /// Queues conversations for people at moments of truth (needs [`Dialog::with_moments`]).
     pub fn with_handoffs(mut self, handoffs: Arc<dyn HandoffStore>) -> Self {
         self.handoffs = Some(handoffs);
@@ -328,6 +376,7 @@ impl Dialog {
         conversation: &Conversation,
         decision: &moments::Decision,
         customer: Option<&CrmCustomer>,
+        journey: Option<JourneySnapshot>,
     ) -> Result<Option<Queued>, DomainError> {
         let Some(handoffs) = &self.handoffs else {
             return Ok(None);
@@ -340,6 +389,7 @@ impl Dialog {
             .messages(conversation.id, self.config.transcript_limit)
             .await?;
         let mut packet = handoff::packet(decision, &transcript);
+        packet.journey = journey;
         if let (Some(crm), Some(customer)) = (&self.crm, customer) {
             packet.customer = Some(handoff::snapshot(crm.as_ref(), customer).await);
         }
@@ -419,6 +469,7 @@ impl Dialog {
         &self,
         conversation: &Conversation,
         customer: Option<&CrmCustomer>,
+        step: Option<moments::StepState>,
     ) -> Option<moments::Decision> {
         let detector = self.moments.as_ref()?;
         let messages = match self.store.messages(conversation.id, MOMENT_HISTORY).await {
@@ -431,6 +482,9 @@ impl Dialog {
         let mut context = moments::Context::from_transcript(&messages, conversation.channel)?;
         if let Some(tier) = customer.and_then(|c| c.profile.tier.clone()) {
             context = context.with_tier(tier);
+        }
+        if let Some(step) = step {
+            context = context.with_step(step);
         }
         let decision = detector.assess(&context).await;
         if !decision.escalate {
@@ -479,6 +533,17 @@ impl Dialog {
             return Err(DomainError::invalid("text must not contain NUL characters"));
         }
         Ok(text)
+    }
+}
+
+/// The reply of a turn that goes straight to a person (the queue text is added to it).
+fn waiting_reply() -> Reply {
+    Reply {
+        text: String::new(),
+        citations: Vec::new(),
+        kind: ReplyKind::Journey,
+        support: 1.0,
+        suggestions: Vec::new(),
     }
 }
 

@@ -196,6 +196,10 @@ pub enum ReplyKind {
     Answer,
     /// Nothing in the knowledge base supports an answer; the reply says so and offers a human.
     NoAnswer,
+    /// A step of a guided journey (its question, or what it found), as the journey file says.
+    Journey,
+    /// A short reply to a greeting, thanks or goodbye.
+    SmallTalk,
 }
 
 /// The bot's reply to one customer message.

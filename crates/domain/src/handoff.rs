@@ -58,6 +58,23 @@ pub struct HandoffPacket {
     /// What the CRM knows of the customer, when they are identified and it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer: Option<CustomerSnapshot>,
+    /// The guided journey the customer was in, with what they had told it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journey: Option<JourneySnapshot>,
+}
+
+/// Where the customer was in a journey when they were handed over.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JourneySnapshot {
+    pub id: String,
+    pub title: String,
+    /// The step waiting for the customer (empty when the journey itself handed over).
+    pub step: String,
+    /// Slots collected so far, as text (`order_number: JM-204518837`).
+    pub slots: Vec<(String, String)>,
+    /// The journey's note for the person, when a handoff step sent the customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The customer as the agent first sees them: who, which tier, recent orders, open cases.

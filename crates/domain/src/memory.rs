@@ -12,16 +12,21 @@ use time::OffsetDateTime;
 
 /// Whose memory: one customer's across their conversations and channels, or one anonymous
 /// conversation's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum MemoryKey {
+    /// The business's CRM record: every channel identity the CRM knows as this customer
+    /// (their verified email and phone) shares it.
+    Crm(String),
+    /// The store's customer (one channel identity, or identities linked to it).
     Customer(CustomerId),
     Conversation(ConversationId),
 }
 
 impl fmt::Display for MemoryKey {
-    /// `customer:<uuid>` or `conversation:<uuid>`, the stored key.
+    /// `crm:<reference>`, `customer:<uuid>` or `conversation:<uuid>`, the stored key.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Crm(reference) => write!(f, "crm:{reference}"),
             Self::Customer(id) => write!(f, "customer:{id}"),
             Self::Conversation(id) => write!(f, "conversation:{id}"),
         }

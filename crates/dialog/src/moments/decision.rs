@@ -23,6 +23,8 @@ pub enum Reason {
     Tier(String),
     /// `channel_rule`: the policy sends this topic to a person on this channel.
     ChannelRule,
+    /// `journey:<id>`: a step of the journey hands the customer to a person.
+    Journey(String),
 }
 
 impl Reason {
@@ -37,6 +39,7 @@ impl Reason {
             Self::ExperienceCritical => "experience_critical".into(),
             Self::Tier(tier) => format!("tier:{tier}"),
             Self::ChannelRule => "channel_rule".into(),
+            Self::Journey(id) => format!("journey:{id}"),
         }
     }
 
@@ -50,6 +53,7 @@ impl Reason {
             Self::ExperienceCritical => "experience-critical step".into(),
             Self::Tier(tier) => format!("{tier} customer"),
             Self::ChannelRule => "channel rule".into(),
+            Self::Journey(id) => format!("journey {id} hands over"),
         }
     }
 }
@@ -126,6 +130,19 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// The decision of a journey step that hands the customer to a person.
+    pub fn journey_handoff(journey: &str) -> Self {
+        let reason = Reason::Journey(journey.to_owned());
+        Self {
+            escalate: true,
+            score: 0.0,
+            threshold: 0.0,
+            route: Route::Agent,
+            signals: vec![Signal::new(reason.clone(), 0.0, "")],
+            forced_by: Some(reason),
+        }
+    }
+
     /// The reason codes that fired, strongest first.
     pub fn reasons(&self) -> Vec<String> {
         self.signals.iter().map(|s| s.reason.code()).collect()

@@ -1,5 +1,6 @@
 -- What the dialog manager remembers between turns (journey progress and slots), per customer
--- (`customer:<uuid>`) or per anonymous conversation (`conversation:<uuid>`), as JSON.
+-- (`crm:<reference>` or `customer:<uuid>`) or per anonymous conversation (`conversation:<uuid>`),
+-- as JSON.
 
 CREATE TABLE memories (
     key        TEXT PRIMARY KEY NOT NULL,
