@@ -20,7 +20,11 @@ pub fn folder(knowledge: &Path) -> PathBuf {
 /// Loads the journeys in `dir`; mistakes are returned beside the good journeys.
 pub fn load(dir: &Path) -> (Journeys, Vec<JourneyError>) {
     let (library, errors) = Library::load_dir(dir);
-    tracing::info!(journeys = library.journeys().len(), mistakes = errors.len(), "journeys loaded");
+    tracing::info!(
+        journeys = library.journeys().len(),
+        mistakes = errors.len(),
+        "journeys loaded"
+    );
     (Journeys::new(library), errors)
 }
 

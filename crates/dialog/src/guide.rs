@@ -47,7 +47,11 @@ impl Mind {
     }
 
     /// The journey and its slots, for the person taking over.
-    pub(crate) fn snapshot(&self, note: Option<String>, journey: Option<&Journey>) -> Option<JourneySnapshot> {
+    pub(crate) fn snapshot(
+        &self,
+        note: Option<String>,
+        journey: Option<&Journey>,
+    ) -> Option<JourneySnapshot> {
         let current = self.journey();
         let journey = journey.or(current.as_ref().map(|(j, _)| j.as_ref()))?;
         let step = current
@@ -126,7 +130,9 @@ impl Dialog {
     /// Writes the memory back when the turn changed it. A failure costs the journey's
     /// progress, never the turn.
     pub(crate) async fn remember(&self, mind: &mut Mind) {
-        let Some(memories) = &self.memories else { return };
+        let Some(memories) = &self.memories else {
+            return;
+        };
         if !mind.changed {
             return;
         }
@@ -152,11 +158,23 @@ impl Dialog {
             return Ok(self.plain(self.answer(conversation, &rest).await?));
         };
         if let Some((journey, _)) = mind.journey() {
-            return self.in_journey(conversation, text, customer, mind, &journey).await;
+            return self
+                .in_journey(conversation, text, customer, mind, &journey)
+                .await;
         }
-        let name = mind.memory.slots.get("customer.name").and_then(|v| v.as_str()).map(str::to_owned);
+        let name = mind
+            .memory
+            .slots
+            .get("customer.name")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         if let Some(kind) = route::small_talk(text) {
-            let titles: Vec<String> = mind.library.journeys().iter().map(|j| j.title.clone()).collect();
+            let titles: Vec<String> = mind
+                .library
+                .journeys()
+                .iter()
+                .map(|j| j.title.clone())
+                .collect();
             return Ok(self.plain(small_talk(kind, name.as_deref(), &titles)));
         }
         let (_, rest) = route::without_greeting(text);
@@ -224,16 +242,25 @@ impl Dialog {
 
     /// Whether the waiting step takes free text (where any words are a valid answer).
     fn waits_for_text(&self, memory: &Memory, journey: &Journey) -> bool {
-        let Some(p) = &memory.journey else { return false };
+        let Some(p) = &memory.journey else {
+            return false;
+        };
         journey.step(&p.step).is_some_and(|(_, s)| {
             matches!(
                 &s.kind,
-                StepKind::Ask { slot_type: crate::journey::slots::SlotType::Text, .. }
+                StepKind::Ask {
+                    slot_type: crate::journey::slots::SlotType::Text,
+                    ..
+                }
             )
         })
     }
 
-    fn ctx<'a>(&'a self, conversation: &Conversation, customer: Option<&'a CrmCustomer>) -> Ctx<'a> {
+    fn ctx<'a>(
+        &'a self,
+        conversation: &Conversation,
+        customer: Option<&'a CrmCustomer>,
+    ) -> Ctx<'a> {
         Ctx {
             crm: self.crm.as_deref(),
             customer: customer.map(|c| &c.reference),
@@ -281,7 +308,12 @@ impl Dialog {
 
     /// Citations for the articles `ids`, found by searching for the text that quotes them;
     /// an article that cannot be found (removed, not for this channel) is not cited.
-    async fn citations(&self, conversation: &Conversation, text: &str, ids: &[String]) -> Vec<Citation> {
+    async fn citations(
+        &self,
+        conversation: &Conversation,
+        text: &str,
+        ids: &[String],
+    ) -> Vec<Citation> {
         if ids.is_empty() || text.is_empty() {
             return Vec::new();
         }
@@ -330,10 +362,20 @@ fn small_talk(kind: SmallTalk, name: Option<&str>, titles: &[String]) -> Reply {
              through tasks like the ones below, and can put you through to a person whenever \
              you like."
                 .to_owned(),
-            titles.iter().cloned().chain([TALK_TO_A_PERSON.to_owned()]).collect(),
+            titles
+                .iter()
+                .cloned()
+                .chain([TALK_TO_A_PERSON.to_owned()])
+                .collect(),
         ),
-        SmallTalk::Thanks => ("You're welcome! Is there anything else I can help with?".into(), Vec::new()),
-        SmallTalk::Goodbye => ("Thanks for chatting. Goodbye, and have a good day!".into(), Vec::new()),
+        SmallTalk::Thanks => (
+            "You're welcome! Is there anything else I can help with?".into(),
+            Vec::new(),
+        ),
+        SmallTalk::Goodbye => (
+            "Thanks for chatting. Goodbye, and have a good day!".into(),
+            Vec::new(),
+        ),
         SmallTalk::Acknowledge => ("Great. Anything else I can help with?".into(), Vec::new()),
     };
     Reply {

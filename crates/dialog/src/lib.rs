@@ -30,8 +30,8 @@ use std::time::Instant;
 use warmline_domain::crm::{CrmConnector, CrmCustomer};
 use warmline_domain::{
     Channel, Conversation, ConversationId, ConversationStore, CustomerIdentity, DomainError,
-    ErrorCode, HandoffStore, JourneySnapshot, KnowledgeSearch, Memories, Message,
-    NewConversation, Ownership, Reply, ReplyKind, SearchQuery,
+    ErrorCode, HandoffStore, JourneySnapshot, KnowledgeSearch, Memories, Message, NewConversation,
+    Ownership, Reply, ReplyKind, SearchQuery,
 };
 
 pub use compose::{Composer, ComposerConfig, NO_ANSWER, TALK_TO_A_PERSON};
@@ -226,8 +226,13 @@ impl Dialog {
             None
         } else {
             Some(
-                self.route(&conversation, &message.text, customer.as_ref(), mind.as_mut())
-                    .await?,
+                self.route(
+                    &conversation,
+                    &message.text,
+                    customer.as_ref(),
+                    mind.as_mut(),
+                )
+                .await?,
             )
         };
         let journey = mind.as_ref().and_then(|m| m.snapshot(None, None));
@@ -238,22 +243,28 @@ impl Dialog {
             Some(r) => (r.reply, r.handoff),
             None => (waiting_reply(), None),
         };
-        let queued = match (&moment, handoff) {
-            (Some(decision), _) => {
+        let (moment, journey) = match (moment, handoff) {
+            (Some(decision), _) => (Some(decision), journey),
+            // The journey itself sends the customer to a person.
+            (None, Some(snapshot)) => (
+                Some(moments::Decision::journey_handoff(&snapshot.id)),
+                Some(snapshot),
+            ),
+            (None, None) => (None, None),
+        };
+        let queued = match &moment {
+            Some(decision) => {
                 self.hand_over(&conversation, decision, customer.as_ref(), journey)
                     .await?
             }
-            (None, Some(snapshot)) => {
-                let decision = moments::Decision::journey_handoff(&snapshot.id);
-                self.hand_over(&conversation, &decision, customer.as_ref(), Some(snapshot))
-                    .await?
-            }
-            (None, None) => None,
+            None => None,
         };
         if let Some(q) = &queued {
             // What the bot knows still helps while they wait; then the person takes over.
             let waiting = handoff::queued_text(q.position, q.availability);
-            if matches!(reply.kind, ReplyKind::Answer | ReplyKind::Journey) && !reply.text.is_empty() {
+            if matches!(reply.kind, ReplyKind::Answer | ReplyKind::Journey)
+                && !reply.text.is_empty()
+            {
                 reply.text = format!("{}\n\n{waiting}", reply.text);
             } else {
                 reply.text = waiting;
@@ -356,7 +367,11 @@ impl Dialog {
     }
 
     /// Guides customers through `journeys`, remembering their progress in `memories`.
-    pub fn with_journeys(mut self, journeys: journey::Journeys, memories: Arc<dyn Memories>) -> Self {
+    pub fn with_journeys(
+        mut self,
+        journeys: journey::Journeys,
+        memories: Arc<dyn Memories>,
+    ) -> Self {
         self.journeys = Some(journeys);
         self.memories = Some(memories);
         self

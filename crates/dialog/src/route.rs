@@ -15,41 +15,127 @@ pub enum SmallTalk {
 }
 
 const GREETINGS: &[&str] = &[
-    "hi", "hello", "hey", "hiya", "howdy", "good morning", "good afternoon", "good evening",
-    "hi there", "hello there", "hey there", "greetings", "yo", "morning", "evening",
+    "hi",
+    "hello",
+    "hey",
+    "hiya",
+    "howdy",
+    "good morning",
+    "good afternoon",
+    "good evening",
+    "hi there",
+    "hello there",
+    "hey there",
+    "greetings",
+    "yo",
+    "morning",
+    "evening",
 ];
 const THANKS: &[&str] = &[
-    "thanks", "thank you", "thx", "ty", "cheers", "many thanks", "thanks a lot",
-    "thank you so much", "thanks so much", "great thanks", "perfect thanks", "awesome thanks",
-    "ok thanks", "okay thanks", "ok thank you", "that helps", "that helped", "that's helpful",
-    "thats helpful", "great thank you", "perfect thank you", "brilliant thanks",
+    "thanks",
+    "thank you",
+    "thx",
+    "ty",
+    "cheers",
+    "many thanks",
+    "thanks a lot",
+    "thank you so much",
+    "thanks so much",
+    "great thanks",
+    "perfect thanks",
+    "awesome thanks",
+    "ok thanks",
+    "okay thanks",
+    "ok thank you",
+    "that helps",
+    "that helped",
+    "that's helpful",
+    "thats helpful",
+    "great thank you",
+    "perfect thank you",
+    "brilliant thanks",
 ];
 const GOODBYES: &[&str] = &[
-    "bye", "goodbye", "good bye", "bye bye", "see you", "see ya", "that's all", "thats all",
-    "that is all", "nothing else", "no thats all", "no that's all", "no thanks that's all",
-    "have a nice day", "have a good day", "talk later",
+    "bye",
+    "goodbye",
+    "good bye",
+    "bye bye",
+    "see you",
+    "see ya",
+    "that's all",
+    "thats all",
+    "that is all",
+    "nothing else",
+    "no thats all",
+    "no that's all",
+    "no thanks that's all",
+    "have a nice day",
+    "have a good day",
+    "talk later",
 ];
 const HOW_ARE_YOU: &[&str] = &[
-    "how are you", "how are you doing", "how's it going", "hows it going", "how are things",
+    "how are you",
+    "how are you doing",
+    "how's it going",
+    "hows it going",
+    "how are things",
     "how do you do",
 ];
 const WHO_ARE_YOU: &[&str] = &[
-    "who are you", "what are you", "are you a bot", "are you a robot", "are you real",
-    "are you human", "are you a person", "what is your name", "what's your name",
-    "what can you do", "what can you help with", "help",
+    "who are you",
+    "what are you",
+    "are you a bot",
+    "are you a robot",
+    "are you real",
+    "are you human",
+    "are you a person",
+    "what is your name",
+    "what's your name",
+    "what can you do",
+    "what can you help with",
+    "help",
 ];
 const ACKNOWLEDGEMENTS: &[&str] = &[
-    "ok", "okay", "k", "kk", "cool", "great", "got it", "alright", "all right", "perfect",
-    "nice", "awesome", "understood", "sounds good", "fine", "good",
+    "ok",
+    "okay",
+    "k",
+    "kk",
+    "cool",
+    "great",
+    "got it",
+    "alright",
+    "all right",
+    "perfect",
+    "nice",
+    "awesome",
+    "understood",
+    "sounds good",
+    "fine",
+    "good",
 ];
 
 /// Words that stop the journey in progress.
 const CANCEL: &[&str] = &[
-    "cancel", "stop", "never mind", "nevermind", "forget it", "quit", "exit",
-    "cancel that", "stop this", "i changed my mind", "changed my mind",
+    "cancel",
+    "stop",
+    "never mind",
+    "nevermind",
+    "forget it",
+    "quit",
+    "exit",
+    "cancel that",
+    "stop this",
+    "i changed my mind",
+    "changed my mind",
 ];
 /// Words that start the journey in progress again from its first step.
-const RESTART: &[&str] = &["start over", "restart", "start again", "begin again", "from the beginning"];
+const RESTART: &[&str] = &[
+    "start over",
+    "restart",
+    "start again",
+    "begin again",
+    "from the beginning",
+];
 
 /// Lower case, apostrophes kept, other punctuation and emoji dropped, spaces collapsed.
 pub fn fold(text: &str) -> String {
@@ -186,7 +272,10 @@ mod tests {
             without_greeting("Hello there, where is JM-204518837?"),
             (true, "where is JM-204518837?".to_owned())
         );
-        assert_eq!(without_greeting("where is it"), (false, "where is it".to_owned()));
+        assert_eq!(
+            without_greeting("where is it"),
+            (false, "where is it".to_owned())
+        );
         assert_eq!(without_greeting("hi"), (false, "hi".to_owned()));
     }
 

@@ -44,7 +44,8 @@ pub use generate::{
     PromptRole,
 };
 pub use handoff::{
-    Agent, AgentRole, CustomerSnapshot, Handoff, JourneySnapshot, HandoffPacket, HandoffStatus, HandoffStore,
+    Agent, AgentRole, CustomerSnapshot, Handoff, HandoffPacket, HandoffStatus, HandoffStore,
+    JourneySnapshot,
 };
 pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId};
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
