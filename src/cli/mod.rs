@@ -10,6 +10,7 @@ macro_rules! say {
     }};
 }
 
+mod journeys;
 mod models;
 
 use crate::telemetry::LogFormat;
@@ -76,6 +77,19 @@ pub enum Command {
     /// The built-in CRM (customers, orders, cases in the store's own tables).
     #[command(subcommand)]
     Crm(CrmCommand),
+    /// Run conversation scripts (YAML: customer turns and what to expect) against the real
+    /// dialog manager, on a throwaway data dir. Exits non-zero when one fails.
+    Test(journeys::TestArgs),
+    /// Guided journeys (`<knowledge>/journeys/*.yaml`).
+    #[command(subcommand)]
+    Journeys(JourneysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JourneysCommand {
+    /// Check every journey file (unknown steps, missing slots, unreachable steps...) and list
+    /// the journeys; mistakes are printed as `file:line: message`.
+    Check(journeys::CheckArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -420,6 +434,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(ModelsCommand::List(args)) => list_models(args),
         Command::Agents(AgentsCommand::Add(args)) => add_agent(args).await,
         Command::Crm(CrmCommand::Import(args)) => crm_import(args).await,
+        Command::Test(args) => journeys::test(args).await,
+        Command::Journeys(JourneysCommand::Check(args)) => journeys::check(args),
     }
 }
 

@@ -126,3 +126,27 @@ pub async fn get_json(server: &TestServer, path: &str, token: Option<&str>) -> s
     }
     request.send().await.unwrap().json().await.unwrap()
 }
+
+/// The `warmline` binary with no settings from the caller's environment, words-only search.
+pub fn warmline_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_warmline"));
+    cmd.env_remove("RUST_LOG")
+        .env_remove("WARMLINE_ADDR")
+        .env_remove("WARMLINE_DATA_DIR")
+        .env_remove("WARMLINE_KNOWLEDGE")
+        .env_remove("WARMLINE_MODELS_DIR")
+        // One-off commands embed the whole knowledge base in memory: words only here (the
+        // semantic path is tested in tests/semantic.rs and by `serve`).
+        .env("WARMLINE_NO_EMBEDDINGS", "1");
+    cmd
+}
+
+/// Runs `cmd`: whether it succeeded, its stdout and its stderr.
+pub fn run_command(cmd: &mut std::process::Command) -> (bool, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -127,6 +127,19 @@ impl Dialog {
         Some(mind)
     }
 
+    /// What the dialog remembers for `conversation`'s customer now (journey, step, slots);
+    /// `None` without journeys.
+    pub async fn memory(&self, conversation: &Conversation) -> Option<Memory> {
+        let customer = if self.crm.is_some() {
+            self.crm_customer(conversation).await
+        } else {
+            None
+        };
+        self.recall(conversation, customer.as_ref())
+            .await
+            .map(|m| m.memory)
+    }
+
     /// Writes the memory back when the turn changed it. A failure costs the journey's
     /// progress, never the turn.
     pub(crate) async fn remember(&self, mind: &mut Mind) {

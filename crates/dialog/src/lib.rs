@@ -24,6 +24,7 @@ pub mod handoff;
 pub mod journey;
 pub mod moments;
 pub mod route;
+pub mod script;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -37,3 +37,15 @@ impl Memories for SqliteStore {
         Ok(())
     }
 }
+
+impl SqliteStore {
+    /// Forgets every memory (journeys in progress, slots); for conversation tests that must
+    /// not depend on each other.
+    pub async fn forget_all_memories(&self) -> Result<(), DomainError> {
+        sqlx::query("DELETE FROM memories")
+            .execute(&self.writer)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+}
