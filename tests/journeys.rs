@@ -237,3 +237,51 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A customer the CRM knows as French-speaking is answered from French articles when the
+/// knowledge base has them; others stay in English.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_customer_is_answered_in_their_language() {
+    let knowledge = tempfile::tempdir().unwrap();
+    copy_dir(&common::sample_knowledge(), knowledge.path());
+    std::fs::write(
+        knowledge.path().join("articles/heures-magasins.md"),
+        "---\nid: heures-magasins\ntitle: Heures d'ouverture des magasins\nlocale: fr\naudience: customer\nstatus: published\n---\n\nNos magasins sont ouverts de 9 h à 21 h du lundi au samedi, et de 10 h à 18 h le dimanche.\n",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), knowledge.path(), unlimited()).await;
+    let crm = knowledge.path().join("crm");
+    warmline_crm::import::import(server.warmline.state.store.writer_pool(), &crm)
+        .await
+        .unwrap();
+    let open = |email: &'static str| {
+        let server = &server;
+        async move {
+            let body = json!({"channel": "email", "customer": {"external_id": email}});
+            let response = reqwest::Client::new()
+                .post(server.url("/v1/conversations"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let conversation: Value = response.json().await.unwrap();
+            conversation
+        }
+    };
+    let sophie = open("sophie.tremblay@example.org").await;
+    assert_eq!(sophie["locale"], "fr", "{sophie}");
+    let turn = say(
+        &server,
+        sophie["id"].as_str().unwrap(),
+        "heures d'ouverture des magasins",
+    )
+    .await;
+    assert_eq!(
+        turn["reply"]["citations"][0]["article_id"], "heures-magasins",
+        "{turn}"
+    );
+    let maya = open("maya.thompson@example.com").await;
+    assert_eq!(maya["locale"], "en", "{maya}");
+    server.stop().await;
+}

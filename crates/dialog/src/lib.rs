@@ -143,10 +143,13 @@ impl Dialog {
     /// Opens a conversation, linked to the customer behind `identity` when given.
     #[tracing::instrument(skip_all, fields(channel = %start.channel))]
     pub async fn start(&self, start: Start) -> Result<Conversation, DomainError> {
-        let locale = start
-            .locale
-            .map(|l| l.trim().to_lowercase())
-            .unwrap_or_else(|| "en".into());
+        let locale = match start.locale {
+            Some(l) => l.trim().to_lowercase(),
+            None => self
+                .customer_language(start.identity.as_ref())
+                .await
+                .unwrap_or_else(|| "en".into()),
+        };
         if locale.is_empty()
             || locale.len() > 16
             || !locale
@@ -340,6 +343,20 @@ impl Dialog {
     pub fn with_crm(mut self, crm: Arc<dyn CrmConnector>) -> Self {
         self.crm = Some(crm);
         self
+    }
+
+    /// The language the CRM has for the customer behind `identity`, when articles exist in
+    /// it (so a French-speaking customer gets French articles, and others English).
+    async fn customer_language(&self, identity: Option<&CustomerIdentity>) -> Option<String> {
+        let (crm, identity) = (self.crm.as_ref()?, identity?);
+        let language = match crm.find_customer(identity).await {
+            Ok(found) => found?.profile.language?,
+            Err(e) => {
+                tracing::warn!(error = %e, "CRM unavailable: conversation in the default language");
+                return None;
+            }
+        };
+        self.knowledge.has_locale(&language).then_some(language)
     }
 
     /// The CRM's record of the conversation's customer, if identified and found.

@@ -54,6 +54,9 @@ async fn the_question_is_kept_even_when_answering_fails() {
         fn analyze(&self, _: &str) -> Vec<String> {
             Vec::new()
         }
+        fn has_locale(&self, _: &str) -> bool {
+            true
+        }
     }
     let store = Arc::new(MemoryStore::default());
     let dialog = Dialog::new(store.clone(), Arc::new(Broken), DialogConfig::default());
@@ -233,4 +236,50 @@ async fn a_failing_crm_leaves_the_conversation_anonymous_but_working() {
         .unwrap();
     let (reply, _) = turn.reply.expect("answered despite the CRM");
     assert_eq!(reply.kind, ReplyKind::Answer);
+}
+
+/// A customer the CRM knows speaks their language when articles exist in it, and the
+/// default language otherwise; a locale the channel gives wins.
+#[tokio::test]
+async fn conversations_pick_the_customers_language_when_articles_exist_in_it() {
+    use warmline_domain::crm::{CrmCustomer, CrmCustomerRef, CustomerProfile};
+    use warmline_domain::testing::MemoryCrm;
+    use warmline_domain::{Channel, CustomerIdentity};
+    let (dialog, _) = dialog();
+    let crm = Arc::new(MemoryCrm::default());
+    let customer = |id: &str, language: &str| {
+        let identity = CustomerIdentity {
+            channel: Channel::Email,
+            external_id: id.into(),
+        };
+        crm.add_customer(
+            identity.clone(),
+            CrmCustomer {
+                reference: CrmCustomerRef(id.into()),
+                profile: CustomerProfile {
+                    language: Some(language.into()),
+                    ..CustomerProfile::default()
+                },
+            },
+        );
+        identity
+    };
+    let (english, french) = (
+        customer("en@example.com", "en"),
+        customer("fr@example.com", "fr"),
+    );
+    let dialog = dialog.with_crm(crm.clone());
+    let start = |identity: CustomerIdentity, locale: Option<&str>| Start {
+        identity: Some(identity),
+        locale: locale.map(str::to_owned),
+        ..Start::default()
+    };
+    let locale = |s| {
+        let dialog = dialog.clone();
+        async move { dialog.start(s).await.unwrap().locale }
+    };
+    // The fixed knowledge base has English articles only.
+    assert_eq!(locale(start(french.clone(), None)).await, "en");
+    assert_eq!(locale(start(english, None)).await, "en");
+    assert_eq!(locale(start(french, Some("de"))).await, "de");
 }

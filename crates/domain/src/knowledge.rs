@@ -112,4 +112,8 @@ pub trait KnowledgeSearch: Send + Sync {
     /// The index's analysed terms for `text` (lowercased, stop words removed, stemmed), so a
     /// caller can compare sentences with [`QueryTerm::term`]. Cheap and synchronous.
     fn analyze(&self, text: &str) -> Vec<String>;
+
+    /// Whether published articles exist in `locale` (a lowercase tag such as `fr`), so a
+    /// conversation can be held in the customer's language. Cheap and synchronous.
+    fn has_locale(&self, locale: &str) -> bool;
 }

@@ -268,4 +268,9 @@ impl KnowledgeSearch for FixedKnowledge {
     fn analyze(&self, text: &str) -> Vec<String> {
         words(text)
     }
+
+    /// Fixed passages are all English.
+    fn has_locale(&self, locale: &str) -> bool {
+        locale == "en"
+    }
 }

@@ -314,6 +314,14 @@ impl KnowledgeSearch for KnowledgeBase {
     fn analyze(&self, text: &str) -> Vec<String> {
         self.index.analyze(text)
     }
+
+    fn has_locale(&self, locale: &str) -> bool {
+        self.index
+            .catalog()
+            .articles
+            .values()
+            .any(|a| a.status == Status::Published && a.locale == locale)
+    }
 }
 
 #[cfg(test)]
