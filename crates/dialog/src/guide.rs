@@ -36,12 +36,18 @@ impl Mind {
         Some((self.library.get(&p.journey)?.clone(), p.step.as_str()))
     }
 
-    /// The journey step the customer is at, as the moment-of-truth detector sees it.
-    pub(crate) fn step_state(&self) -> Option<StepState> {
+    /// The journey step the customer is at, as the moment-of-truth detector sees it when
+    /// they say `text`: a step's earlier failures no longer count once `text` answers it.
+    pub(crate) fn step_state(&self, text: &str) -> Option<StepState> {
         let (journey, step) = self.journey()?;
         let (_, step) = journey.step(step)?;
+        let today = warmline_domain::conversation::now().date();
+        let failures = match run::accepts(&journey, &self.memory, text, today) {
+            true => 0,
+            false => self.memory.journey.as_ref().map_or(0, |p| p.failures),
+        };
         Some(StepState {
-            failures: self.memory.journey.as_ref().map_or(0, |p| p.failures),
+            failures,
             experience_critical: step.experience_critical,
         })
     }

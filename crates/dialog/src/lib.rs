@@ -219,7 +219,7 @@ impl Dialog {
             None
         };
         let mut mind = self.recall(&conversation, customer.as_ref()).await;
-        let step = mind.as_ref().and_then(guide::Mind::step_state);
+        let step = mind.as_ref().and_then(|m| m.step_state(&message.text));
         let moment = self.assess(&conversation, customer.as_ref(), step).await;
         let to_person = moment
             .as_ref()

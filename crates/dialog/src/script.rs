@@ -17,6 +17,7 @@
 //!   - say: maya.thompson@example.com
 //!     expect:
 //!       kind: journey             # answer | no_answer | journey | small_talk | none
+//!       suggests: Yes             # quick replies offered (a string or a list)
 //!       cites: order-status
 //!       slots: { order.status_code: delivered }
 //!       journey: none
@@ -62,6 +63,9 @@ pub struct Expect {
     pub reply_lacks: OneOrMany,
     #[serde(default)]
     pub kind: Option<String>,
+    /// Quick replies the reply must offer.
+    #[serde(default)]
+    pub suggests: OneOrMany,
     #[serde(default)]
     pub cites: OneOrMany,
     #[serde(default)]
@@ -232,6 +236,12 @@ fn check(
         let got = reply.map_or("none", |r| kind_name(r.kind));
         if got != kind {
             problems.push(format!("reply kind is {got}, expected {kind}"));
+        }
+    }
+    for button in expect.suggests.items() {
+        if !reply.is_some_and(|r| r.suggestions.iter().any(|s| s == button)) {
+            let offered = reply.map(|r| r.suggestions.clone()).unwrap_or_default();
+            problems.push(format!("does not offer {button:?}; offers {offered:?}"));
         }
     }
     for article in expect.cites.items() {
