@@ -7,25 +7,11 @@ use std::time::{Duration, Instant};
 mod common;
 
 fn warmline() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warmline"));
-    cmd.env_remove("RUST_LOG")
-        .env_remove("WARMLINE_ADDR")
-        .env_remove("WARMLINE_DATA_DIR")
-        .env_remove("WARMLINE_KNOWLEDGE")
-        .env_remove("WARMLINE_MODELS_DIR")
-        // One-off commands embed the whole knowledge base in memory: words only here (the
-        // semantic path is tested in tests/semantic.rs and by `serve` below).
-        .env("WARMLINE_NO_EMBEDDINGS", "1");
-    cmd
+    common::warmline_command()
 }
 
 fn output(cmd: &mut Command) -> (bool, String, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::run_command(cmd)
 }
 
 #[test]

@@ -283,3 +283,67 @@ async fn conversations_pick_the_customers_language_when_articles_exist_in_it() {
     assert_eq!(locale(start(english, None)).await, "en");
     assert_eq!(locale(start(french, Some("de"))).await, "de");
 }
+
+/// A journey left alone longer than its `expires_after_minutes` is dropped: the next message
+/// is routed afresh instead of being taken as the answer to a stale question. A journey still
+/// fresh carries on, and one a person took over waits until they hand back.
+#[tokio::test]
+async fn journeys_expire_and_wait_for_people() {
+    use warmline_domain::{Memories, MemoryKey};
+    let (dialog, store) = dialog();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge/journeys");
+    let (library, errors) = journey::Library::load_dir(&dir);
+    assert!(errors.is_empty(), "{errors:?}");
+    let dialog = dialog.with_journeys(journey::Journeys::new(library), store.clone());
+    let conv = dialog.start(Start::default()).await.unwrap();
+    let key = MemoryKey::Conversation(conv.id);
+
+    let ask = dialog.handle(conv.id, "where is my order").await.unwrap();
+    assert_eq!(ask.reply.unwrap().0.kind, ReplyKind::Journey);
+    let mut memory = store
+        .recall(key.clone())
+        .await
+        .unwrap()
+        .expect("remembered");
+    assert_eq!(memory.journey.as_ref().unwrap().step, "order");
+
+    memory.updated_at -= time::Duration::minutes(31);
+    store.remember(key.clone(), &memory).await.unwrap();
+    let later = dialog
+        .handle(conv.id, "when do stores open?")
+        .await
+        .unwrap();
+    let (reply, _) = later.reply.unwrap();
+    assert_eq!(reply.kind, ReplyKind::Answer, "{}", reply.text);
+    assert!(
+        store
+            .recall(key.clone())
+            .await
+            .unwrap()
+            .unwrap()
+            .journey
+            .is_none()
+    );
+
+    // In a journey, then a person takes over: the journey waits where it was.
+    dialog.handle(conv.id, "track my order").await.unwrap();
+    store
+        .set_ownership(conv.id, warmline_domain::Ownership::Human)
+        .await
+        .unwrap();
+    let quiet = dialog.handle(conv.id, "JM-204518837").await.unwrap();
+    assert!(quiet.reply.is_none());
+    let memory = store.recall(key.clone()).await.unwrap().unwrap();
+    assert_eq!(
+        memory.journey.unwrap().step,
+        "order",
+        "not advanced by the person's chat"
+    );
+    store
+        .set_ownership(conv.id, warmline_domain::Ownership::Bot)
+        .await
+        .unwrap();
+    let back = dialog.handle(conv.id, "JM-204518837").await.unwrap();
+    let (reply, _) = back.reply.unwrap();
+    assert!(reply.text.contains("email"), "{}", reply.text);
+}
