@@ -1,16 +1,23 @@
 // 1,000 simulated customers at once through the order-status journey over the HTTP API.
 //
-//   node benches/journeys/load.mjs <base_url> [customers=1000]
+//   node benches/journeys/load.mjs <base_url> [customers=1000] [journey|answers]
 //
 // Each customer opens a conversation, then says, one turn after the other:
-//   "where is my order"  ->  "JM-<order>"  ->  "<email>"
-// over orders of the sample CRM, and finally reads the transcript back. Every turn's latency
+//   journey:  "where is my order"  ->  "JM-<order>"  ->  "<email>"   (orders of the sample CRM)
+//   answers:  three knowledge questions (retrieval-only answers), the same load shape
+// and finally reads the transcript back. Every turn's latency
 // is recorded; the transcript must hold exactly the customer's three messages and three bot
 // replies, in order, each once (no message lost, none duplicated), and the last reply must
 // report the right order. Prints one JSON line with the figures.
 
 const base = (process.argv[2] || "http://127.0.0.1:8080").replace(/\/$/, "");
 const customers = Number(process.argv[3] || 1000);
+const mode = process.argv[4] || "journey";
+const questions = [
+  ["How long do refunds take?", "What are your store hours?", "Can I return without a receipt?"],
+  ["How do I reset my password?", "Do you price match?", "How much is same-day delivery?"],
+  ["How do I lock my card?", "When is my Juniper Pay bill due?", "Where do you ship?"],
+];
 
 // Orders of the sample CRM (knowledge/crm/customers.json) and their owners' emails.
 const orders = [
@@ -39,7 +46,7 @@ async function post(path, body) {
 async function customer(i, latencies) {
   const [order, email] = orders[i % orders.length];
   const [conv] = await post("/v1/conversations", { channel: "web" });
-  const said = ["where is my order", order, email];
+  const said = mode === "journey" ? ["where is my order", order, email] : questions[i % questions.length];
   let last;
   for (const text of said) {
     const [turn, ms] = await post(`/v1/conversations/${conv.id}/messages`, { text });
@@ -47,7 +54,9 @@ async function customer(i, latencies) {
     last = turn;
   }
   const reply = last.reply?.text ?? "";
-  if (!reply.includes(order)) throw new Error(`customer ${i}: last reply lacks ${order}: ${reply}`);
+  if (mode === "journey" && !reply.includes(order)) {
+    throw new Error(`customer ${i}: last reply lacks ${order}: ${reply}`);
+  }
   const res = await fetch(`${base}/v1/conversations/${conv.id}`);
   const transcript = await res.json();
   const messages = transcript.messages ?? [];
@@ -74,6 +83,7 @@ latencies.sort((a, b) => a - b);
 const pct = (p) => latencies[Math.min(latencies.length - 1, Math.round((latencies.length - 1) * p))];
 console.log(
   JSON.stringify({
+    mode,
     customers,
     completed: ok.length,
     failed: failed.length,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # 1,000 concurrent customers through the order-status journey over HTTP (benches/journeys/load.mjs)
-# against a release build on a fresh data dir with the sample CRM imported. Prints the driver's
-# JSON line: p50/p99 turn latency, and lost / duplicated / out-of-order messages (must be 0).
+# against a release build on a fresh data dir with the sample CRM imported, alternating with the
+# same load shape answering knowledge questions (the peer run). Prints one JSON line per run:
+# p50/p99 turn latency, lost / duplicated / out-of-order messages (must be 0), and the server's
+# CPU time per turn (including its share of opening the conversation and reading it back).
 #
 #   benches/journeys/run.sh            # CUSTOMERS=1000 RUNS=3
 #
@@ -27,9 +29,14 @@ for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
     sleep 0.1
 done
-# Warm-up, then the measured runs.
+cpu() { awk '{print ($14 + $15) * 10}' "/proc/$pid/stat"; }   # server CPU ms (USER_HZ 100)
+# Warm-up, then the measured runs: the journey, and the same load shape answering questions.
 node "$here/load.mjs" "http://127.0.0.1:$port" 100 >/dev/null
 for _ in $(seq "$runs"); do
-    node "$here/load.mjs" "http://127.0.0.1:$port" "$customers"
+    for mode in journey answers; do
+        before=$(cpu)
+        line=$(node "$here/load.mjs" "http://127.0.0.1:$port" "$customers" "$mode")
+        echo "${line%\}},\"server_cpu_ms_per_turn\":$(awk -v a="$before" -v b="$(cpu)" -v n="$customers" 'BEGIN {printf "%.2f", (b - a) / (n * 3)}')}"
+    done
 done
 echo "server RSS: $(awk '/VmRSS/ {print $2/1024 " MiB"}' "/proc/$pid/status")"
