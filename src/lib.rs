@@ -29,9 +29,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
+use warmline_dialog::events::{InProcessBus, Publishing};
 use warmline_dialog::moments::{Detector, Policy};
+use warmline_dialog::routing::Routing;
+use warmline_dialog::switchboard::{Sweeper, Switchboard};
 use warmline_dialog::{Dialog, DialogConfig, Grounded};
-use warmline_domain::{Embedder, Generator};
+use warmline_domain::{ConversationStore, Embedder, EventBus, Generator};
 use warmline_models::{ChatModel, EmbedderHandle, GeneratorHandle, Manifest, MiniLm, Role};
 use warmline_retrieval::watch::WatchHandle;
 use warmline_retrieval::{
@@ -40,6 +43,11 @@ use warmline_retrieval::{
 use warmline_store::{Durability, SqliteStore};
 
 pub use limits::HttpLimits;
+
+/// How often waiting customers are checked for the callback offer and auto-assignment.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// Agent console websockets open at once.
+const MAX_AGENT_SOCKETS: usize = 512;
 
 /// What a server needs to start.
 #[derive(Clone)]
@@ -65,7 +73,13 @@ pub struct Settings {
 pub struct AppState {
     pub dialog: Dialog,
     pub knowledge: KnowledgeBase,
+    /// The bare store (no events): for ops routes, the CLI and tests' set-up.
     pub store: Arc<SqliteStore>,
+    /// The store as handlers use it: every message stored is published on `bus`.
+    pub conversations: Arc<dyn ConversationStore>,
+    /// Handoffs routed, published and auto-assigned (see `warmline_dialog::switchboard`).
+    pub handoffs: Arc<Switchboard>,
+    pub bus: Arc<dyn EventBus>,
     pub metrics: PrometheusHandle,
 }
 
@@ -74,6 +88,7 @@ pub struct Warmline {
     pub state: AppState,
     pub sync: SyncReport,
     _watch: Option<WatchHandle>,
+    _sweeper: Sweeper,
 }
 
 impl Warmline {
@@ -109,8 +124,11 @@ impl Warmline {
             None
         };
         let store = Arc::new(store);
+        let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
+        let conversations: Arc<dyn ConversationStore> =
+            Arc::new(Publishing::new(store.clone(), bus.clone()));
         let mut dialog = Dialog::new(
-            store.clone(),
+            conversations.clone(),
             Arc::new(knowledge.clone()),
             DialogConfig::default(),
         );
@@ -118,21 +136,33 @@ impl Warmline {
             dialog = dialog.with_grounding(Grounded::new(generator.clone(), embedder.clone()));
         }
         let policy = moments_policy(&settings.knowledge)?;
+        let handoffs = Arc::new(Switchboard::new(
+            store.clone(),
+            conversations.clone(),
+            bus.clone(),
+            routing_policy(&settings.knowledge)?,
+            Some(policy.hours().clone()),
+        ));
+        let sweeper = handoffs.spawn_sweeper(SWEEP_EVERY);
         let crm =
             warmline_crm::BuiltinCrm::new(store.reader_pool().clone(), store.writer_pool().clone());
         dialog = dialog
             .with_moments(Detector::new(policy, settings.embedder.clone()))
-            .with_handoffs(store.clone())
+            .with_handoffs(handoffs.clone())
             .with_crm(Arc::new(crm));
         Ok(Self {
             state: AppState {
                 dialog,
                 knowledge,
                 store,
+                conversations,
+                handoffs,
+                bus,
                 metrics: telemetry::metrics(),
             },
             sync,
             _watch: watch,
+            _sweeper: sweeper,
         })
     }
 }
@@ -192,6 +222,18 @@ pub fn moments_policy(knowledge: &Path) -> anyhow::Result<Policy> {
     }
 }
 
+/// The routing policy: `<knowledge>/policy/routing.toml` when there is one (a mistake in it
+/// stops the start, naming the file), else the default (no skills, no auto-assignment).
+pub fn routing_policy(knowledge: &Path) -> anyhow::Result<Routing> {
+    let path = knowledge.join("policy").join("routing.toml");
+    if path.is_file() {
+        Ok(Routing::load(&path)?)
+    } else {
+        tracing::info!(path = %path.display(), "no routing policy file: using the default");
+        Ok(Routing::default())
+    }
+}
+
 /// Loads a chat model of the manifest from `models_dir` onto its own thread (at most `queue`
 /// requests wait for it) and caches the grounded-answer system prompt.
 pub fn load_generator(
@@ -234,10 +276,13 @@ pub fn load_embedder(models_dir: &Path) -> anyhow::Result<Arc<dyn Embedder>> {
 pub fn app(state: AppState, limits: &HttpLimits) -> Router {
     let gate = limits::Gate::new(limits);
     gate.sweep_idle_clients();
-    let agents = warmline_channels::agents::AgentApi {
-        handoffs: state.store.clone(),
-        conversations: state.store.clone(),
-    };
+    let agents = warmline_channels::agents::AgentApi::new(
+        state.handoffs.clone(),
+        state.conversations.clone(),
+        state.dialog.clone(),
+        state.bus.clone(),
+        MAX_AGENT_SOCKETS,
+    );
     let api = warmline_channels::rest::router(state.dialog.clone())
         .merge(warmline_channels::agents::router(agents))
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)

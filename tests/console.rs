@@ -21,11 +21,18 @@ async fn an_agent_works_a_handoff_in_the_console() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), unlimited()).await;
     let hash = warmline_channels::agents::hash_password("console test password").unwrap();
-    server
+    let ana = server
         .warmline
         .state
         .store
         .create_agent("ana", "Ana", AgentRole::Agent, &hash)
+        .await
+        .unwrap();
+    server
+        .warmline
+        .state
+        .store
+        .set_skills(ana.id, &["fraud".to_owned()])
         .await
         .unwrap();
     let client = reqwest::Client::new();

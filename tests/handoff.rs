@@ -11,11 +11,19 @@ use warmline_domain::{AgentRole, HandoffStore};
 
 async fn agent(server: &TestServer, username: &str, role: AgentRole) -> String {
     let hash = warmline_channels::agents::hash_password("correct horse battery").unwrap();
-    server
+    let created = server
         .warmline
         .state
         .store
         .create_agent(username, &format!("{username} (test)"), role, &hash)
+        .await
+        .unwrap();
+    // Fraud handoffs need the skill (knowledge/policy/routing.toml).
+    server
+        .warmline
+        .state
+        .store
+        .set_skills(created.id, &["fraud".to_owned()])
         .await
         .unwrap();
     let client = reqwest::Client::new();

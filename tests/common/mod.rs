@@ -126,3 +126,67 @@ pub async fn get_json(server: &TestServer, path: &str, token: Option<&str>) -> s
     }
     request.send().await.unwrap().json().await.unwrap()
 }
+
+/// Creates an agent account with `skills` and logs it in; returns the session token.
+pub async fn agent_session(
+    server: &TestServer,
+    username: &str,
+    role: warmline_domain::AgentRole,
+    skills: &[&str],
+) -> String {
+    use warmline_domain::HandoffStore;
+    const PASSWORD: &str = "a test passphrase";
+    let store = &server.warmline.state.store;
+    let hash = warmline_channels::agents::hash_password(PASSWORD).unwrap();
+    let agent = store
+        .create_agent(username, username, role, &hash)
+        .await
+        .unwrap();
+    let skills: Vec<String> = skills.iter().map(|s| (*s).to_owned()).collect();
+    store.set_skills(agent.id, &skills).await.unwrap();
+    let session: serde_json::Value = reqwest::Client::new()
+        .post(server.url("/v1/agent/login"))
+        .json(&serde_json::json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    session["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{session}"))
+        .to_owned()
+}
+
+/// An agent's POST with a JSON body.
+pub async fn agent_post(
+    server: &TestServer,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(server.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A customer message; returns the turn.
+pub async fn customer_says(
+    server: &TestServer,
+    conversation: &str,
+    text: &str,
+) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .post(server.url(&format!("/v1/conversations/{conversation}/messages")))
+        .json(&serde_json::json!({ "text": text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}

@@ -9,12 +9,21 @@
 //! - [`moments`]: the moment-of-truth detector (when to hand a customer to a person), its
 //!   policy file and its evaluation.
 //!
-//! Journeys and handoff build on this (later issues).
+//! - [`handoff`], [`switchboard`], [`routing`], [`tickets`], [`assist`], [`events`]: handing
+//!   customers to people: the packet, routing by skill and priority, auto-assignment, the
+//!   callback offer and tickets, suggested replies for agents, and the live event bus.
+//!
+//! Journeys build on this (later issues).
 
+pub mod assist;
 pub mod compose;
+pub mod events;
 pub mod grounded;
 pub mod handoff;
 pub mod moments;
+pub mod routing;
+pub mod switchboard;
+pub mod tickets;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -10,6 +10,7 @@
 //! - [`knowledge`]: the search request/response types and the [`KnowledgeSearch`] trait.
 //! - [`store`]: the [`ConversationStore`] trait (SQLite today, PostgreSQL later).
 //! - [`handoff`]: handoffs to people, agents, and the [`HandoffStore`] trait.
+//! - [`events`]: live [`Event`]s and the [`EventBus`] trait (in-process today, NATS later).
 //! - [`error`]: [`ErrorCode`] (stable, mapped to HTTP in one place) and [`DomainError`].
 //!
 //! This crate holds types and traits only: no IO, no axum, tantivy or sqlx.
@@ -18,6 +19,7 @@ pub mod conversation;
 pub mod crm;
 pub mod embed;
 pub mod error;
+pub mod events;
 pub mod generate;
 pub mod handoff;
 pub mod ids;
@@ -36,13 +38,15 @@ pub use crm::{
 };
 pub use embed::Embedder;
 pub use error::{DomainError, ErrorCode};
+pub use events::{Event, EventBus, Received, Subscription};
 pub use generate::{
     FinishReason, GenerateEvent, GenerateRequest, GenerateStream, GenerateSummary, Generator,
     PromptRole,
 };
 pub use handoff::{
-    Agent, AgentRole, CustomerSnapshot, Handoff, HandoffPacket, HandoffStatus, HandoffStore,
+    Agent, AgentLoad, AgentRole, CustomerSnapshot, Disposition, Handoff, HandoffPacket,
+    HandoffStatus, HandoffStore, NewTicket, Presence, Route, Ticket, TicketKind,
 };
-pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId};
+pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId, TicketId};
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
 pub use store::ConversationStore;

@@ -459,6 +459,7 @@ impl ConversationStore for SqliteStore {
 }
 
 mod handoffs;
+mod routing;
 
 #[cfg(test)]
 mod tests;
