@@ -15,8 +15,9 @@
 //!
 //! Client → server: `{"type": "watch", "handoff_id"}` adds a conversation to the feed.
 
+use crate::agent_stats::queue_stats;
 use crate::agent_work::may_watch;
-use crate::agents::{AgentApi, bearer, queue_stats, token_hash, unauthorized};
+use crate::agents::{AgentApi, bearer, token_hash, unauthorized};
 use crate::error::ApiError;
 use axum::extract::State;
 use axum::extract::ws::{Message as Frame, Utf8Bytes, WebSocket, WebSocketUpgrade};
