@@ -32,6 +32,7 @@ use tower_http::timeout::TimeoutLayer;
 use warmline_dialog::events::{InProcessBus, Publishing};
 use warmline_dialog::moments::{Detector, Policy};
 use warmline_dialog::routing::Routing;
+use warmline_dialog::summary::Summarizer;
 use warmline_dialog::switchboard::{Sweeper, Switchboard};
 use warmline_dialog::{Dialog, DialogConfig, Grounded};
 use warmline_domain::{ConversationStore, Embedder, EventBus, Generator};
@@ -46,6 +47,10 @@ pub use limits::HttpLimits;
 
 /// How often waiting customers are checked for the callback offer and auto-assignment.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// Longest wait for a generated handoff summary (the quoted one is shown meanwhile).
+const SUMMARY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Handoff summaries generated at once; more keep the quoted summary.
+const SUMMARIES_AT_ONCE: usize = 2;
 /// Agent console websockets open at once.
 const MAX_AGENT_SOCKETS: usize = 512;
 
@@ -136,13 +141,21 @@ impl Warmline {
             dialog = dialog.with_grounding(Grounded::new(generator.clone(), embedder.clone()));
         }
         let policy = moments_policy(&settings.knowledge)?;
-        let handoffs = Arc::new(Switchboard::new(
+        let mut switchboard = Switchboard::new(
             store.clone(),
             conversations.clone(),
             bus.clone(),
             routing_policy(&settings.knowledge)?,
             Some(policy.hours().clone()),
-        ));
+        );
+        if let Some(generator) = &settings.generator {
+            switchboard = switchboard.with_summarizer(Summarizer::new(
+                generator.clone(),
+                SUMMARY_TIMEOUT,
+                SUMMARIES_AT_ONCE,
+            ));
+        }
+        let handoffs = Arc::new(switchboard);
         let sweeper = handoffs.spawn_sweeper(SWEEP_EVERY);
         let crm =
             warmline_crm::BuiltinCrm::new(store.reader_pool().clone(), store.writer_pool().clone());

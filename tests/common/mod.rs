@@ -27,6 +27,24 @@ impl TestServer {
     }
 
     pub async fn start_with(data_dir: &Path, knowledge: &Path, limits: HttpLimits) -> Self {
+        Self::start_full(data_dir, knowledge, limits, None).await
+    }
+
+    /// Serves the sample knowledge base with a chat model (for handoff summaries; answers
+    /// stay quoted without an embedder).
+    pub async fn start_with_generator(
+        data_dir: &Path,
+        generator: std::sync::Arc<dyn warmline_domain::Generator>,
+    ) -> Self {
+        Self::start_full(data_dir, &sample_knowledge(), unlimited(), Some(generator)).await
+    }
+
+    async fn start_full(
+        data_dir: &Path,
+        knowledge: &Path,
+        limits: HttpLimits,
+        generator: Option<std::sync::Arc<dyn warmline_domain::Generator>>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
@@ -37,7 +55,7 @@ impl TestServer {
             durability: Durability::Process,
             watch: true,
             embedder: None,
-            generator: None,
+            generator,
             crm: None,
         };
         let warmline = Warmline::open(&settings, &mut |_, _, _| {}).await.unwrap();

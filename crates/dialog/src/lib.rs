@@ -11,7 +11,8 @@
 //!
 //! - [`handoff`], [`switchboard`], [`routing`], [`tickets`], [`assist`], [`events`]: handing
 //!   customers to people: the packet, routing by skill and priority, auto-assignment, the
-//!   callback offer and tickets, suggested replies for agents, and the live event bus.
+//!   callback offer and tickets, suggested replies for agents, the live event bus, and
+//!   [`summary`]: the handoff summary by a chat model when one is loaded.
 //!
 //! Journeys build on this (later issues).
 
@@ -22,6 +23,7 @@ pub mod grounded;
 pub mod handoff;
 pub mod moments;
 pub mod routing;
+pub mod summary;
 pub mod switchboard;
 pub mod tickets;
 

@@ -5,6 +5,7 @@
 //! when nobody is there.
 
 use crate::routing::Routing;
+use crate::summary::Summarizer;
 use crate::{ONLINE_WINDOW, moments::BusinessHours};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -36,6 +37,8 @@ pub struct Switchboard {
     bus: Arc<dyn EventBus>,
     routing: std::sync::RwLock<Routing>,
     hours: Option<BusinessHours>,
+    /// Writes the packet's summary with a chat model, when one is loaded.
+    summarizer: Option<Arc<Summarizer>>,
     /// One auto-assignment pass at a time, so two passes don't both pick the same agent's
     /// last free slot (accepting stays safe regardless: it is conditional in the store).
     assigning: tokio::sync::Mutex<()>,
@@ -55,8 +58,47 @@ impl Switchboard {
             bus,
             routing: std::sync::RwLock::new(routing),
             hours,
+            summarizer: None,
             assigning: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Replaces each new handoff's quoted summary with one by `summarizer`, in the
+    /// background (the agent sees the quoted one at once, then the generated one live).
+    pub fn with_summarizer(mut self, summarizer: Summarizer) -> Self {
+        self.summarizer = Some(Arc::new(summarizer));
+        self
+    }
+
+    fn summarize_later(&self, handoff: &Handoff) {
+        let Some(summarizer) = self.summarizer.clone() else {
+            return;
+        };
+        let (store, conversations, bus) = (
+            self.store.clone(),
+            self.conversations.clone(),
+            self.bus.clone(),
+        );
+        let (id, conversation) = (handoff.id, handoff.conversation_id);
+        tokio::spawn(async move {
+            let written = async {
+                let transcript = conversations.messages(conversation, 50).await?;
+                let summary = summarizer.summarize(&transcript).await?;
+                store.set_summary(id, &summary, summarizer.model_id()).await
+            };
+            match written.await {
+                Ok(handoff) => {
+                    metrics::counter!("warmline_handoff_summaries_total", "result" => "generated")
+                        .increment(1);
+                    bus.publish(Event::Handoff { handoff });
+                }
+                Err(e) => {
+                    metrics::counter!("warmline_handoff_summaries_total", "result" => "quoted")
+                        .increment(1);
+                    tracing::info!(handoff_id = %id, error = %e, "handoff summary not generated; the quoted one stays");
+                }
+            }
+        });
     }
 
     /// The routing policy in force.
@@ -234,6 +276,7 @@ impl HandoffStore for Switchboard {
         };
         let opened = self.store.open_routed(conversation, &route, packet).await?;
         self.changed(&opened);
+        self.summarize_later(&opened);
         self.after_change().await;
         Ok(opened)
     }
@@ -290,6 +333,17 @@ impl HandoffStore for Switchboard {
             self.after_change().await;
         }
         Ok(moved)
+    }
+
+    async fn set_summary(
+        &self,
+        id: HandoffId,
+        summary: &str,
+        model: &str,
+    ) -> Result<Handoff, DomainError> {
+        let handoff = self.store.set_summary(id, summary, model).await?;
+        self.changed(&handoff);
+        Ok(handoff)
     }
 
     async fn mark_offered(&self, id: HandoffId) -> Result<bool, DomainError> {

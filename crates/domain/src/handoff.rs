@@ -51,6 +51,9 @@ pub struct HandoffPacket {
     pub explanation: String,
     /// A short summary of what the customer asked.
     pub summary: String,
+    /// The chat model that wrote `summary`; absent: quoted from the transcript.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary_by: Option<String>,
     /// Articles the bot cited in this conversation.
     pub cited: Vec<Citation>,
     /// Questions the bot could not answer.
@@ -362,6 +365,14 @@ pub trait HandoffStore: Send + Sync {
         id: HandoffId,
         to: Option<AgentId>,
         note: Option<&str>,
+    ) -> Result<Handoff, DomainError>;
+
+    /// Replaces the packet's summary with one written by `model`.
+    async fn set_summary(
+        &self,
+        id: HandoffId,
+        summary: &str,
+        model: &str,
     ) -> Result<Handoff, DomainError>;
 
     /// Records that the customer was offered a callback or to leave a message. `false` if

@@ -408,6 +408,15 @@ impl HandoffStore for SqliteStore {
         self.transfer_handoff(id, to, note).await
     }
 
+    async fn set_summary(
+        &self,
+        id: HandoffId,
+        summary: &str,
+        model: &str,
+    ) -> Result<Handoff, DomainError> {
+        self.summarized(id, summary, model).await
+    }
+
     async fn mark_offered(&self, id: HandoffId) -> Result<bool, DomainError> {
         self.offered(id).await
     }

@@ -3,7 +3,7 @@
 //! conditional statement or one transaction.
 
 use super::{SqliteStore, db_error};
-use crate::rows::{agent, get, ticket, to_millis};
+use crate::rows::{agent, get, handoff, ticket, to_millis};
 use time::OffsetDateTime;
 use warmline_domain::{
     Agent, AgentId, AgentLoad, DomainError, ErrorCode, Handoff, HandoffId, HandoffStore, NewTicket,
@@ -127,6 +127,28 @@ impl SqliteStore {
         };
         self.hand_conversation(tx, &row, ownership, now).await?;
         self.handoff_by(id).await
+    }
+
+    pub(super) async fn summarized(
+        &self,
+        id: HandoffId,
+        summary: &str,
+        model: &str,
+    ) -> Result<Handoff, DomainError> {
+        let row = sqlx::query(
+            "UPDATE handoffs SET packet = json_set(packet, '$.summary', ?, '$.summary_by', ?)
+             WHERE id = ? RETURNING *",
+        )
+        .bind(summary)
+        .bind(model)
+        .bind(id.to_string())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db_error)?;
+        match row {
+            Some(row) => handoff(&row),
+            None => Err(DomainError::not_found(format!("no handoff with id {id}"))),
+        }
     }
 
     pub(super) async fn offered(&self, id: HandoffId) -> Result<bool, DomainError> {
