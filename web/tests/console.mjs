@@ -1,6 +1,7 @@
 // The warm handoff in real browsers (Debian chromium driven by playwright-core), both sides:
 // a customer in the chat page gets angry; the agent, logged into the console, sees the packet
-// arrive live, accepts, and they write to each other (the console over its websocket); the
+// arrive live, accepts, and they write to each other (the console over its websocket, which
+// reconnects by itself after the test drops it); the
 // agent inserts a suggested reply, returns the conversation to the bot with a note, and the
 // bot answers the customer's next question. Run by tests/console.rs, which starts the server:
 //   node web/tests/console.mjs BASE_URL USERNAME PASSWORD [SCREENSHOT_DIR]
@@ -24,6 +25,10 @@ try {
   agent.setDefaultTimeout(10000);
   customer.setDefaultTimeout(10000);
 
+  // The console's websocket passes through the test, which can drop it.
+  const sockets = [];
+  await agent.routeWebSocket(/\/v1\/agent\/ws$/, (ws) => { ws.connectToServer(); sockets.push(ws); });
+
   // The agent logs in (a wrong password is refused on the page) and the feed goes live.
   await agent.goto(base + '/agent');
   await agent.fill('#username', username);
@@ -33,6 +38,12 @@ try {
   await agent.fill('#password', password);
   await agent.press('#password', 'Enter'); // keyboard only
   await agent.waitForFunction(() => document.getElementById('live').textContent === 'live');
+
+  // The socket drops: the console says so, polls meanwhile, and reconnects by itself.
+  await sockets[0].close({ code: 1011, reason: 'dropped by the test' });
+  await agent.waitForFunction(() => document.getElementById('live').textContent.startsWith('reconnecting'));
+  await agent.waitForFunction(() => document.getElementById('live').textContent === 'live');
+  if (sockets.length !== 2) throw new Error('expected one reconnection, saw ' + (sockets.length - 1));
 
   // The customer asks, is answered, then gets angry and asks for a person.
   await customer.goto(base + '/');
