@@ -85,6 +85,8 @@ pub struct AppState {
     /// Handoffs routed, published and auto-assigned (see `warmline_dialog::switchboard`).
     pub handoffs: Arc<Switchboard>,
     pub bus: Arc<dyn EventBus>,
+    /// Set to `true` at shutdown: the agent console's live feeds close.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
     pub metrics: PrometheusHandle,
 }
 
@@ -171,6 +173,7 @@ impl Warmline {
                 conversations,
                 handoffs,
                 bus,
+                closing: Arc::new(tokio::sync::watch::Sender::new(false)),
                 metrics: telemetry::metrics(),
             },
             sync,
@@ -295,7 +298,8 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
         state.dialog.clone(),
         state.bus.clone(),
         MAX_AGENT_SOCKETS,
-    );
+    )
+    .closing_on(state.closing.subscribe());
     let api = warmline_channels::rest::router(state.dialog.clone())
         .merge(warmline_channels::agents::router(agents))
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)

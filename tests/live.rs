@@ -183,5 +183,16 @@ async fn the_console_feed_is_live_and_guarded() {
         status(tokio_tungstenite::connect_async(late).await.unwrap_err()),
         401
     );
+
+    // Shutting down closes the feeds still open (the supervisor's).
     server.stop().await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(frame)) = stats.next().await {
+            if let Frame::Close(_) = frame {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the feed outlived the server");
 }

@@ -612,7 +612,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings.data_dir.display(),
     ));
     let router = app(warmline.state.clone(), &limits);
-    crate::run(listener, router, shutdown_signal()).await?;
+    let closing = warmline.state.closing.clone();
+    crate::run(listener, router, async move {
+        shutdown_signal().await;
+        // Live feeds end too (they are not requests the server waits for).
+        closing.send_replace(true);
+    })
+    .await?;
     warmline.state.store.close().await;
     Ok(())
 }

@@ -79,6 +79,7 @@ impl TestServer {
 
     /// Stops serving, waits for running requests, and closes the store.
     pub async fn stop(mut self) {
+        self.warmline.state.closing.send_replace(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

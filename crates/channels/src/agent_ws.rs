@@ -147,8 +147,19 @@ impl Feed {
         let mut stats = tokio::time::interval(STATS_EVERY);
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.reset();
+        let mut closing = self.api.closing.clone();
+        // Without a sender nobody will ever close the feeds: stop watching.
+        let mut may_close = true;
         loop {
+            if *closing.borrow_and_update() {
+                let _ = socket.send(Frame::Close(None)).await;
+                break;
+            }
             let step = tokio::select! {
+                changed = closing.changed(), if may_close => {
+                    may_close = changed.is_ok();
+                    continue;
+                }
                 received = events.recv() => match received {
                     Received::Event(event) => self.on_event(&mut socket, *event, &mut dirty).await,
                     Received::Missed(_) => {
@@ -288,4 +299,42 @@ async fn send(socket: &mut WebSocket, value: &Value) -> Result<(), DomainError> 
         .await
         .map_err(|_| DomainError::unavailable("websocket send timed out"))?
         .map_err(|e| DomainError::unavailable(format!("websocket: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.insert(name.clone(), HeaderValue::from_str(value).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_token_rides_the_subprotocol_list_or_the_authorization_header() {
+        let offered = headers(&[(header::SEC_WEBSOCKET_PROTOCOL, "warmline.v1, bearer.abc123")]);
+        assert_eq!(socket_token(&offered).as_deref(), Some("abc123"));
+        let bare = headers(&[(header::SEC_WEBSOCKET_PROTOCOL, "warmline.v1, bearer.")]);
+        assert_eq!(socket_token(&bare), None);
+        let header_only = headers(&[(header::AUTHORIZATION, "Bearer xyz")]);
+        assert_eq!(socket_token(&header_only).as_deref(), Some("xyz"));
+    }
+
+    #[test]
+    fn only_this_servers_pages_may_open_a_feed() {
+        let host = (header::HOST, "console.example:8080");
+        let with = |origin: &str| headers(&[host.clone(), (header::ORIGIN, origin)]);
+        assert!(
+            same_origin(&headers(std::slice::from_ref(&host))),
+            "no Origin: not a browser"
+        );
+        assert!(same_origin(&with("https://console.example:8080")));
+        assert!(!same_origin(&with("http://console.example:9999")));
+        assert!(!same_origin(&with("https://evil.example")));
+        assert!(!same_origin(&with("null")));
+    }
 }

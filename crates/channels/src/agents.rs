@@ -51,6 +51,8 @@ pub struct AgentApi {
     pub bus: Arc<dyn EventBus>,
     /// Websockets open at once; more are refused with 429.
     pub sockets: Arc<tokio::sync::Semaphore>,
+    /// Turns `true` when the server shuts down: live feeds close.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AgentApi {
@@ -68,7 +70,14 @@ impl AgentApi {
             dialog,
             bus,
             sockets: Arc::new(tokio::sync::Semaphore::new(max_sockets)),
+            closing: tokio::sync::watch::Sender::new(false).subscribe(),
         }
+    }
+
+    /// Closes the live feeds when `closing` turns `true`.
+    pub fn closing_on(mut self, closing: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.closing = closing;
+        self
     }
 }
 
