@@ -2,7 +2,8 @@
 //! the chat page gets angry and asks for a person; the agent, logged into the console, sees
 //! the packet arrive live, accepts, they write to each other (the console over its
 //! websocket, which falls back to polling and reconnects when the test drops it), the agent inserts a suggested reply and returns the conversation to the bot,
-//! and the bot answers the customer's next question. Screenshots of both pages are saved on
+//! and the bot answers the customer's next question; a second customer leaves a message
+//! instead of waiting and the agent closes the ticket. Screenshots of both pages are saved on
 //! failure (the path is printed).
 //!
 //! Needs Debian's `chromium` and `npm ci --prefix web/tests` (playwright-core); `scripts/test`
@@ -33,6 +34,13 @@ async fn a_customer_and_an_agent_in_their_browsers() {
         .set_skills(ana.id, &["fraud".to_owned()])
         .await
         .unwrap();
+    // Customers are offered a callback or a message at once (the second customer takes it).
+    let handoffs = &server.warmline.state.handoffs;
+    handoffs.set_routing(
+        handoffs
+            .routing()
+            .with_offer_after(std::time::Duration::ZERO),
+    );
 
     let base = server.base.clone();
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).to_owned();
@@ -75,5 +83,8 @@ async fn a_customer_and_an_agent_in_their_browsers() {
     assert_eq!(agent_said, 2, "{roles:?}");
     assert_eq!(roles.last(), Some(&"bot"), "{roles:?}");
     assert!(store.queue().await.unwrap().is_empty());
+    let tickets = store.tickets(true).await.unwrap();
+    assert_eq!(tickets.len(), 1);
+    assert!(tickets[0].closed && tickets[0].text.contains("blender"));
     server.stop().await;
 }

@@ -3,7 +3,8 @@
 // arrive live, accepts, and they write to each other (the console over its websocket, which
 // reconnects by itself after the test drops it); the
 // agent inserts a suggested reply, returns the conversation to the bot with a note, and the
-// bot answers the customer's next question. Run by tests/console.rs, which starts the server:
+// bot answers the customer's next question. Then a second customer leaves a message instead of
+// waiting, and the agent closes the ticket. Run by tests/console.rs, which starts the server:
 //   node web/tests/console.mjs BASE_URL USERNAME PASSWORD [SCREENSHOT_DIR]
 // On failure both pages are saved as PNGs in SCREENSHOT_DIR (default: the working directory).
 import { chromium } from 'playwright-core';
@@ -103,6 +104,24 @@ try {
   await customer.fill('#text', 'what are your store hours?');
   await customer.press('#text', 'Enter');
   await customer.waitForFunction((n) => document.querySelectorAll('#log .msg.bot').length > n, before);
+
+  // Another customer would rather not wait (the test server offers at once): they leave a
+  // message; the console's ticket list shows it live and the agent closes it.
+  await customer.reload();
+  await customer.fill('#text', 'I want to speak to a human agent');
+  await customer.press('#text', 'Enter');
+  const leave = customer.getByRole('button', { name: 'Leave a message' });
+  await leave.waitFor();
+  await leave.click();
+  await customer.getByLabel('Your message for the team').fill('My blender from order JM-204518837 arrived broken.');
+  await customer.locator('.offer').getByRole('button', { name: 'Send' }).click();
+  await customer.waitForFunction(() => document.getElementById('log').textContent.includes('Message left for the team'));
+  const ticket = agent.locator('#tickets .card');
+  await ticket.first().waitFor();
+  const left = await ticket.first().textContent();
+  if (!left.includes('blender')) throw new Error('the ticket lacks the customer\'s words: ' + left);
+  await ticket.first().getByRole('button', { name: 'Close ticket' }).click();
+  await agent.waitForFunction(() => document.querySelectorAll('#tickets .card').length === 0);
   console.log('console ok');
 } catch (err) {
   failed = true;
