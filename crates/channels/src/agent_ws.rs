@@ -142,8 +142,10 @@ impl Feed {
         if send(&mut socket, &hello).await.is_err() || self.snapshots(&mut socket).await.is_err() {
             return;
         }
+        // A change marks the snapshots dirty; they go out COALESCE after the first change, so
+        // a burst of changes costs one round of snapshots.
         let mut dirty = false;
-        let mut flush = tokio::time::interval(COALESCE);
+        let mut flush_at: Option<tokio::time::Instant> = None;
         let mut stats = tokio::time::interval(STATS_EVERY);
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.reset();
@@ -155,6 +157,11 @@ impl Feed {
                 let _ = socket.send(Frame::Close(None)).await;
                 break;
             }
+            if dirty && flush_at.is_none() {
+                flush_at = Some(tokio::time::Instant::now() + COALESCE);
+            }
+            let flush =
+                tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now));
             let step = tokio::select! {
                 changed = closing.changed(), if may_close => {
                     may_close = changed.is_ok();
@@ -168,8 +175,9 @@ impl Feed {
                     }
                     Received::Closed => break,
                 },
-                _ = flush.tick(), if dirty => {
+                () = flush, if flush_at.is_some() => {
                     dirty = false;
+                    flush_at = None;
                     self.snapshots(&mut socket).await
                 }
                 _ = stats.tick(), if self.supervisor() => self.stats(&mut socket).await,
