@@ -30,9 +30,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
+use warmline_dialog::events::{InProcessBus, Publishing};
 use warmline_dialog::moments::{Detector, Policy};
+use warmline_dialog::routing::Routing;
+use warmline_dialog::summary::Summarizer;
+use warmline_dialog::switchboard::{Sweeper, Switchboard};
 use warmline_dialog::{Dialog, DialogConfig, Grounded};
-use warmline_domain::{Embedder, Generator};
+use warmline_domain::{ConversationStore, Embedder, EventBus, Generator};
 use warmline_models::{ChatModel, EmbedderHandle, GeneratorHandle, Manifest, MiniLm, Role};
 use warmline_retrieval::watch::WatchHandle;
 use warmline_retrieval::{
@@ -41,6 +45,15 @@ use warmline_retrieval::{
 use warmline_store::{Durability, SqliteStore};
 
 pub use limits::HttpLimits;
+
+/// How often waiting customers are checked for the callback offer and auto-assignment.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// Longest wait for a generated handoff summary (the quoted one is shown meanwhile).
+const SUMMARY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Handoff summaries generated at once; more keep the quoted summary.
+const SUMMARIES_AT_ONCE: usize = 2;
+/// Agent console websockets open at once.
+const MAX_AGENT_SOCKETS: usize = 512;
 
 /// What a server needs to start.
 #[derive(Clone)]
@@ -66,7 +79,15 @@ pub struct Settings {
 pub struct AppState {
     pub dialog: Dialog,
     pub knowledge: KnowledgeBase,
+    /// The bare store (no events): for ops routes, the CLI and tests' set-up.
     pub store: Arc<SqliteStore>,
+    /// The store as handlers use it: every message stored is published on `bus`.
+    pub conversations: Arc<dyn ConversationStore>,
+    /// Handoffs routed, published and auto-assigned (see `warmline_dialog::switchboard`).
+    pub handoffs: Arc<Switchboard>,
+    pub bus: Arc<dyn EventBus>,
+    /// Set to `true` at shutdown: the agent console's live feeds close.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
     pub metrics: PrometheusHandle,
 }
 
@@ -78,6 +99,7 @@ pub struct Warmline {
     pub journey_problems: Vec<warmline_dialog::journey::JourneyError>,
     _watch: Option<WatchHandle>,
     _journey_watch: Option<journeys::JourneyWatch>,
+    _sweeper: Sweeper,
 }
 
 impl Warmline {
@@ -113,8 +135,11 @@ impl Warmline {
             None
         };
         let store = Arc::new(store);
+        let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
+        let conversations: Arc<dyn ConversationStore> =
+            Arc::new(Publishing::new(store.clone(), bus.clone()));
         let mut dialog = Dialog::new(
-            store.clone(),
+            conversations.clone(),
             Arc::new(knowledge.clone()),
             DialogConfig::default(),
         );
@@ -122,6 +147,22 @@ impl Warmline {
             dialog = dialog.with_grounding(Grounded::new(generator.clone(), embedder.clone()));
         }
         let policy = moments_policy(&settings.knowledge)?;
+        let mut switchboard = Switchboard::new(
+            store.clone(),
+            conversations.clone(),
+            bus.clone(),
+            routing_policy(&settings.knowledge)?,
+            Some(policy.hours().clone()),
+        );
+        if let Some(generator) = &settings.generator {
+            switchboard = switchboard.with_summarizer(Summarizer::new(
+                generator.clone(),
+                SUMMARY_TIMEOUT,
+                SUMMARIES_AT_ONCE,
+            ));
+        }
+        let handoffs = Arc::new(switchboard);
+        let sweeper = handoffs.spawn_sweeper(SWEEP_EVERY);
         let crm =
             warmline_crm::BuiltinCrm::new(store.reader_pool().clone(), store.writer_pool().clone());
         let journey_dir = journeys::folder(&settings.knowledge);
@@ -133,7 +174,7 @@ impl Warmline {
         };
         dialog = dialog
             .with_moments(Detector::new(policy, settings.embedder.clone()))
-            .with_handoffs(store.clone())
+            .with_handoffs(handoffs.clone())
             .with_crm(Arc::new(crm))
             .with_journeys(journey_library, store.clone());
         Ok(Self {
@@ -141,12 +182,17 @@ impl Warmline {
                 dialog,
                 knowledge,
                 store,
+                conversations,
+                handoffs,
+                bus,
+                closing: Arc::new(tokio::sync::watch::Sender::new(false)),
                 metrics: telemetry::metrics(),
             },
             sync,
             journey_problems,
             _watch: watch,
             _journey_watch: journey_watch,
+            _sweeper: sweeper,
         })
     }
 }
@@ -206,6 +252,18 @@ pub fn moments_policy(knowledge: &Path) -> anyhow::Result<Policy> {
     }
 }
 
+/// The routing policy: `<knowledge>/policy/routing.toml` when there is one (a mistake in it
+/// stops the start, naming the file), else the default (no skills, no auto-assignment).
+pub fn routing_policy(knowledge: &Path) -> anyhow::Result<Routing> {
+    let path = knowledge.join("policy").join("routing.toml");
+    if path.is_file() {
+        Ok(Routing::load(&path)?)
+    } else {
+        tracing::info!(path = %path.display(), "no routing policy file: using the default");
+        Ok(Routing::default())
+    }
+}
+
 /// Loads a chat model of the manifest from `models_dir` onto its own thread (at most `queue`
 /// requests wait for it) and caches the grounded-answer system prompt.
 pub fn load_generator(
@@ -248,10 +306,14 @@ pub fn load_embedder(models_dir: &Path) -> anyhow::Result<Arc<dyn Embedder>> {
 pub fn app(state: AppState, limits: &HttpLimits) -> Router {
     let gate = limits::Gate::new(limits);
     gate.sweep_idle_clients();
-    let agents = warmline_channels::agents::AgentApi {
-        handoffs: state.store.clone(),
-        conversations: state.store.clone(),
-    };
+    let agents = warmline_channels::agents::AgentApi::new(
+        state.handoffs.clone(),
+        state.conversations.clone(),
+        state.dialog.clone(),
+        state.bus.clone(),
+        MAX_AGENT_SOCKETS,
+    )
+    .closing_on(state.closing.subscribe());
     let api = warmline_channels::rest::router(state.dialog.clone())
         .merge(warmline_channels::agents::router(agents))
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)

@@ -187,11 +187,23 @@ fn agents_are_added_with_a_hashed_password_and_clear_refusals() {
     let data = dir.path().to_str().unwrap();
     let (ok, out, err) = output(
         warmline()
-            .args(["agents", "add", "ana", "--name", "Ana", "--data-dir", data])
+            .args([
+                "agents",
+                "add",
+                "ana",
+                "--name",
+                "Ana",
+                "--skills",
+                "billing,Fraud",
+            ])
+            .args(["--data-dir", data])
             .env("WARMLINE_AGENT_PASSWORD", "a long enough passphrase"),
     );
     assert!(ok, "{err}");
-    assert!(out.contains("agent ana (Ana) created"), "{out}");
+    assert!(
+        out.contains("agent ana (Ana) with skills billing,fraud created"),
+        "{out}"
+    );
     let (ok, _, err) = output(
         warmline()
             .args(["agents", "add", "ana", "--data-dir", data])

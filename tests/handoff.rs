@@ -11,11 +11,19 @@ use warmline_domain::{AgentRole, HandoffStore};
 
 async fn agent(server: &TestServer, username: &str, role: AgentRole) -> String {
     let hash = warmline_channels::agents::hash_password("correct horse battery").unwrap();
-    server
+    let created = server
         .warmline
         .state
         .store
         .create_agent(username, &format!("{username} (test)"), role, &hash)
+        .await
+        .unwrap();
+    // Fraud handoffs need the skill (knowledge/policy/routing.toml).
+    server
+        .warmline
+        .state
+        .store
+        .set_skills(created.id, &["fraud".to_owned()])
         .await
         .unwrap();
     let client = reqwest::Client::new();
@@ -233,6 +241,87 @@ async fn the_agent_sees_the_customers_crm_record() {
     assert!(
         !customer["recent_orders"].as_array().unwrap().is_empty(),
         "{customer}"
+    );
+    server.stop().await;
+}
+
+/// Writes the same summary whatever it is asked, a little later (like a real model).
+struct SummaryModel;
+
+#[async_trait::async_trait]
+impl warmline_domain::Generator for SummaryModel {
+    fn model_id(&self) -> &str {
+        "test-summarizer"
+    }
+
+    async fn generate(
+        &self,
+        _: warmline_domain::GenerateRequest,
+    ) -> Result<warmline_domain::GenerateStream, warmline_domain::DomainError> {
+        use warmline_domain::GenerateEvent;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let text = "The customer reports card purchases they never made and wants them stopped.";
+        let events = vec![
+            Ok(GenerateEvent::Text(text.to_owned())),
+            Ok(GenerateEvent::Done(warmline_domain::GenerateSummary {
+                finish: warmline_domain::FinishReason::Stop,
+                prompt_tokens: 1,
+                cached_tokens: 0,
+                generated_tokens: 1,
+                time_to_first_token_ms: 0.0,
+                total_ms: 0.0,
+            })),
+        ];
+        Ok(Box::pin(futures_util::stream::iter(events)))
+    }
+}
+
+/// With a chat model loaded, the packet's quoted summary is replaced by a generated one in the
+/// background, and the agent's live feed brings it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_model_writes_the_handoff_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        TestServer::start_with_generator(dir.path(), std::sync::Arc::new(SummaryModel)).await;
+    let client = reqwest::Client::new();
+    let ana = agent(&server, "ana", AgentRole::Agent).await;
+    let conv = open_conversation(&server, Value::Null).await;
+    say(
+        &client,
+        &server,
+        &conv,
+        "someone used my card for purchases I never made",
+    )
+    .await;
+    // First the quoted summary, at once.
+    let queue = get_json(&server, "/v1/agent/queue", Some(ana.as_str())).await;
+    assert!(queue[0]["packet"]["summary_by"].is_null(), "{queue}");
+    assert!(
+        queue[0]["packet"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("The customer wrote")
+    );
+    // Then the generated one.
+    let mut packet = Value::Null;
+    for _ in 0..50 {
+        let queue = get_json(&server, "/v1/agent/queue", Some(ana.as_str())).await;
+        packet = queue[0]["packet"].clone();
+        if !packet["summary_by"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(packet["summary_by"], "test-summarizer", "{packet}");
+    assert!(
+        packet["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("The customer reports card purchases")
+    );
+    assert_eq!(
+        packet["reasons"][0], "high_stakes:fraud",
+        "the rest of the packet stays"
     );
     server.stop().await;
 }

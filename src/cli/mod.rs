@@ -129,6 +129,11 @@ pub struct AgentAddArgs {
     #[arg(long, default_value = "agent", value_parser = ["agent", "supervisor"])]
     pub role: String,
 
+    /// What they can take, comma-separated (`billing,fraud,returns`): handoffs that need a
+    /// skill (knowledge/policy/routing.toml) go only to agents who have it.
+    #[arg(long, value_delimiter = ',')]
+    pub skills: Vec<String>,
+
     #[arg(long, env = "WARMLINE_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 }
@@ -503,10 +508,18 @@ async fn add_agent(args: AgentAddArgs) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || warmline_channels::agents::hash_password(&password))
             .await??;
     let name = args.name.as_deref().unwrap_or(username);
-    let agent = store.create_agent(username, name, role, &hash).await?;
+    let mut agent = store.create_agent(username, name, role, &hash).await?;
+    if !args.skills.is_empty() {
+        agent = store.set_skills(agent.id, &args.skills).await?;
+    }
     store.close().await;
+    let skills = if agent.skills.is_empty() {
+        String::new()
+    } else {
+        format!(" with skills {}", agent.skills.join(","))
+    };
     say!(
-        "{} {} ({}) created in {}",
+        "{} {} ({}){skills} created in {}",
         agent.role.as_str(),
         agent.username,
         agent.display_name,
@@ -618,7 +631,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings.data_dir.display(),
     ));
     let router = app(warmline.state.clone(), &limits);
-    crate::run(listener, router, shutdown_signal()).await?;
+    let closing = warmline.state.closing.clone();
+    crate::run(listener, router, async move {
+        shutdown_signal().await;
+        // Live feeds end too (they are not requests the server waits for).
+        closing.send_replace(true);
+    })
+    .await?;
     warmline.state.store.close().await;
     Ok(())
 }

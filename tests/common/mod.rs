@@ -27,6 +27,24 @@ impl TestServer {
     }
 
     pub async fn start_with(data_dir: &Path, knowledge: &Path, limits: HttpLimits) -> Self {
+        Self::start_full(data_dir, knowledge, limits, None).await
+    }
+
+    /// Serves the sample knowledge base with a chat model (for handoff summaries; answers
+    /// stay quoted without an embedder).
+    pub async fn start_with_generator(
+        data_dir: &Path,
+        generator: std::sync::Arc<dyn warmline_domain::Generator>,
+    ) -> Self {
+        Self::start_full(data_dir, &sample_knowledge(), unlimited(), Some(generator)).await
+    }
+
+    async fn start_full(
+        data_dir: &Path,
+        knowledge: &Path,
+        limits: HttpLimits,
+        generator: Option<std::sync::Arc<dyn warmline_domain::Generator>>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
@@ -37,7 +55,7 @@ impl TestServer {
             durability: Durability::Process,
             watch: true,
             embedder: None,
-            generator: None,
+            generator,
             crm: None,
         };
         let warmline = Warmline::open(&settings, &mut |_, _, _| {}).await.unwrap();
@@ -61,6 +79,7 @@ impl TestServer {
 
     /// Stops serving, waits for running requests, and closes the store.
     pub async fn stop(mut self) {
+        self.warmline.state.closing.send_replace(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -149,4 +168,68 @@ pub fn run_command(cmd: &mut std::process::Command) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Creates an agent account with `skills` and logs it in; returns the session token.
+pub async fn agent_session(
+    server: &TestServer,
+    username: &str,
+    role: warmline_domain::AgentRole,
+    skills: &[&str],
+) -> String {
+    use warmline_domain::HandoffStore;
+    const PASSWORD: &str = "a test passphrase";
+    let store = &server.warmline.state.store;
+    let hash = warmline_channels::agents::hash_password(PASSWORD).unwrap();
+    let agent = store
+        .create_agent(username, username, role, &hash)
+        .await
+        .unwrap();
+    let skills: Vec<String> = skills.iter().map(|s| (*s).to_owned()).collect();
+    store.set_skills(agent.id, &skills).await.unwrap();
+    let session: serde_json::Value = reqwest::Client::new()
+        .post(server.url("/v1/agent/login"))
+        .json(&serde_json::json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    session["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{session}"))
+        .to_owned()
+}
+
+/// An agent's POST with a JSON body.
+pub async fn agent_post(
+    server: &TestServer,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(server.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A customer message; returns the turn.
+pub async fn customer_says(
+    server: &TestServer,
+    conversation: &str,
+    text: &str,
+) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .post(server.url(&format!("/v1/conversations/{conversation}/messages")))
+        .json(&serde_json::json!({ "text": text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
 }

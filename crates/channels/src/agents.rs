@@ -5,6 +5,8 @@
 //! token's SHA-256. With it they see the queue of handoffs (highest priority, then oldest
 //! first), accept one (only one agent can), read the handoff packet and the transcript, write
 //! to the customer, and give the conversation back to the bot (with a note) or close it.
+//! Presence, transfers, tickets and suggested replies are in [`crate::agent_work`]; live
+//! updates over a websocket in [`crate::agent_ws`].
 
 use crate::error::{ApiError, ApiJson};
 use crate::rest::optional_json;
@@ -22,9 +24,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use time::OffsetDateTime;
+use warmline_dialog::Dialog;
 use warmline_domain::{
-    Agent, ConversationStore, DomainError, ErrorCode, Handoff, HandoffId, HandoffStatus,
-    HandoffStore, Message, Role,
+    Agent, ConversationStore, Disposition, DomainError, ErrorCode, EventBus, Handoff, HandoffId,
+    HandoffStatus, HandoffStore, Message, Role,
 };
 
 /// Sent to the customer when an agent closes the conversation.
@@ -39,17 +42,53 @@ const MAX_MESSAGE_CHARS: usize = 4000;
 /// What the agent routes need.
 #[derive(Clone)]
 pub struct AgentApi {
+    /// The switchboard (routing, events), not the bare store.
     pub handoffs: Arc<dyn HandoffStore>,
+    /// A publishing store: what agents write reaches live watchers.
     pub conversations: Arc<dyn ConversationStore>,
+    /// Suggested replies come from the dialog's retrieval and composer.
+    pub dialog: Dialog,
+    pub bus: Arc<dyn EventBus>,
+    /// Websockets open at once; more are refused with 429.
+    pub sockets: Arc<tokio::sync::Semaphore>,
+    /// Turns `true` when the server shuts down: live feeds close.
+    pub closing: tokio::sync::watch::Receiver<bool>,
+}
+
+impl AgentApi {
+    /// At most `max_sockets` live console connections.
+    pub fn new(
+        handoffs: Arc<dyn HandoffStore>,
+        conversations: Arc<dyn ConversationStore>,
+        dialog: Dialog,
+        bus: Arc<dyn EventBus>,
+        max_sockets: usize,
+    ) -> Self {
+        Self {
+            handoffs,
+            conversations,
+            dialog,
+            bus,
+            sockets: Arc::new(tokio::sync::Semaphore::new(max_sockets)),
+            closing: tokio::sync::watch::Sender::new(false).subscribe(),
+        }
+    }
+
+    /// Closes the live feeds when `closing` turns `true`.
+    pub fn closing_on(mut self, closing: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.closing = closing;
+        self
+    }
 }
 
 pub fn router(api: AgentApi) -> Router {
-    Router::new()
+    crate::agent_work::routes()
+        .route("/agent/ws", get(crate::agent_ws::connect))
         .route("/agent/login", post(login))
         .route("/agent/logout", post(logout))
         .route("/agent/queue", get(queue))
         .route("/agent/mine", get(mine))
-        .route("/agent/stats", get(stats))
+        .route("/agent/stats", get(crate::agent_stats::stats))
         .route("/agent/handoffs/{id}", get(handoff))
         .route("/agent/handoffs/{id}/accept", post(accept))
         .route("/agent/handoffs/{id}/messages", post(send))
@@ -74,11 +113,11 @@ fn password_matches(password: &str, stored: &str) -> bool {
     })
 }
 
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn unauthorized() -> ApiError {
+pub(crate) fn unauthorized() -> ApiError {
     ApiError::new(
         ErrorCode::Unauthorized,
         "log in first: POST /v1/agent/login, then send `Authorization: Bearer <token>`",
@@ -100,7 +139,7 @@ impl FromRequestParts<AgentApi> for Authenticated {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
@@ -207,48 +246,6 @@ pub async fn mine(
     Ok(ApiJson(api.handoffs.assigned_to(agent.id).await?))
 }
 
-/// The queue at a glance, for supervisors.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct QueueStats {
-    /// Handoffs waiting for an agent.
-    pub waiting: usize,
-    /// How long the oldest of them has waited, in seconds.
-    pub oldest_wait_seconds: Option<i64>,
-    /// Agents seen in the last 5 minutes.
-    pub agents_online: usize,
-    /// Median wait of the last 20 accepted handoffs, in seconds (from 3 on).
-    pub typical_wait_seconds: Option<i64>,
-}
-
-/// Queue length, waits and agents online (supervisors only).
-#[utoipa::path(get, path = "/v1/agent/stats", tag = "agent",
-    responses((status = 200, body = QueueStats), (status = 401, body = crate::error::ErrorBody),
-              (status = 403, description = "agents, not supervisors", body = crate::error::ErrorBody)))]
-pub async fn stats(
-    State(api): State<AgentApi>,
-    Authenticated(agent): Authenticated,
-) -> Result<ApiJson<QueueStats>, ApiError> {
-    if agent.role != warmline_domain::AgentRole::Supervisor {
-        return Err(ApiError::new(ErrorCode::Forbidden, "for supervisors"));
-    }
-    let now = warmline_domain::conversation::now();
-    let queue = api.handoffs.queue().await?;
-    let waits = api.handoffs.recent_waits(20).await?;
-    Ok(ApiJson(QueueStats {
-        waiting: queue.len(),
-        oldest_wait_seconds: queue
-            .iter()
-            .map(|h| (now - h.created_at).whole_seconds())
-            .max(),
-        agents_online: api
-            .handoffs
-            .agents_online(now - warmline_dialog::ONLINE_WINDOW)
-            .await?,
-        typical_wait_seconds: warmline_dialog::handoff::typical_wait(&waits)
-            .map(|w| w.whole_seconds()),
-    }))
-}
-
 /// A handoff with the conversation's transcript.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HandoffView {
@@ -256,12 +253,12 @@ pub struct HandoffView {
     pub messages: Vec<Message>,
 }
 
-fn handoff_id(raw: &str) -> Result<HandoffId, ApiError> {
+pub(crate) fn handoff_id(raw: &str) -> Result<HandoffId, ApiError> {
     raw.parse()
         .map_err(|_| DomainError::not_found(format!("no handoff with id {raw:?}")).into())
 }
 
-async fn load(api: &AgentApi, raw: &str) -> Result<Handoff, ApiError> {
+pub(crate) async fn load(api: &AgentApi, raw: &str) -> Result<Handoff, ApiError> {
     let id = handoff_id(raw)?;
     api.handoffs
         .handoff(id)
@@ -270,7 +267,7 @@ async fn load(api: &AgentApi, raw: &str) -> Result<Handoff, ApiError> {
 }
 
 /// Only the agent who accepted a handoff (or a supervisor) works on it.
-fn ensure_owner(handoff: &Handoff, agent: &Agent) -> Result<(), ApiError> {
+pub(crate) fn ensure_owner(handoff: &Handoff, agent: &Agent) -> Result<(), ApiError> {
     if handoff.agent_id == Some(agent.id) || agent.role == warmline_domain::AgentRole::Supervisor {
         Ok(())
     } else {
@@ -309,17 +306,23 @@ pub async fn accept(
     Authenticated(agent): Authenticated,
     Path(id): Path<String>,
 ) -> Result<ApiJson<Handoff>, ApiError> {
-    let id = handoff_id(&id)?;
-    let handoff = api.handoffs.accept(id, agent.id).await?;
-    tracing::info!(handoff_id = %id, agent_id = %agent.id, "handoff accepted");
+    let waiting = load(&api, &id).await?;
+    if !agent.can_take(waiting.skill.as_deref()) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "this conversation needs the {} skill",
+                waiting.skill.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    let handoff = api.handoffs.accept(waiting.id, agent.id).await?;
+    tracing::info!(handoff_id = %handoff.id, agent_id = %agent.id, "handoff accepted");
     // The customer hears who took over.
     let hello = Message::new(
         handoff.conversation_id,
         Role::System,
-        format!(
-            "{} from our team has joined the conversation.",
-            agent.display_name
-        ),
+        warmline_dialog::switchboard::joined_text(&agent),
     );
     api.conversations.append_message(&hello).await?;
     Ok(ApiJson(handoff))
@@ -371,6 +374,24 @@ pub struct Finish {
     /// For the bot (returning) or the record (closing): what was done.
     #[serde(default)]
     pub note: Option<String>,
+    /// How it ended: `resolved`, `follow_up`, `not_resolved`.
+    #[serde(default)]
+    pub disposition: Option<Disposition>,
+}
+
+/// A trimmed, non-empty note of at most [`MAX_MESSAGE_CHARS`].
+pub(crate) fn clean_note(note: Option<String>) -> Result<Option<String>, ApiError> {
+    let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_MESSAGE_CHARS)
+    {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the note is too long",
+        ));
+    }
+    Ok(note)
 }
 
 /// Ends a handoff (`Returned` or `Closed`) with the optional `{"note"}` body of the request.
@@ -385,22 +406,16 @@ async fn finish(
     let body: Finish = optional_json(headers, body)?;
     let handoff = load(api, id).await?;
     ensure_owner(&handoff, agent)?;
-    let note = body
-        .note
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    if note
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_MESSAGE_CHARS)
-    {
+    let note = clean_note(body.note)?;
+    if body.disposition == Some(Disposition::Ticket) {
         return Err(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            "the note is too long",
+            ErrorCode::InvalidInput,
+            "`ticket` is set when the customer leaves a message; use resolved, follow_up or not_resolved",
         ));
     }
     let done = api
         .handoffs
-        .finish(handoff.id, status, note.as_deref())
+        .finish(handoff.id, status, note.as_deref(), body.disposition)
         .await?;
     let text = match status {
         HandoffStatus::Returned => "You're back with the virtual assistant. Ask me anything.",
@@ -412,7 +427,7 @@ async fn finish(
         notice.suggestions = (1..=5).map(|n| n.to_string()).collect();
     }
     api.conversations.append_message(&notice).await?;
-    tracing::info!(handoff_id = %done.id, agent_id = %agent.id, status = status.as_str(), "handoff ended");
+    tracing::info!(handoff_id = %done.id, agent_id = %agent.id, status = status.as_str(), disposition = body.disposition.map(Disposition::as_str), "handoff ended");
     Ok(ApiJson(done))
 }
 

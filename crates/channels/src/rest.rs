@@ -11,7 +11,8 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use warmline_dialog::{Dialog, Start};
 use warmline_domain::{
-    Channel, Conversation, ConversationId, CustomerIdentity, DomainError, ErrorCode, Message, Reply,
+    Channel, Conversation, ConversationId, CustomerIdentity, DomainError, ErrorCode, Message,
+    Reply, Ticket, TicketKind,
 };
 
 /// The routes under `/v1`, to nest in the server's router.
@@ -21,6 +22,7 @@ pub fn router(dialog: Dialog) -> Router {
         .route("/conversations/{id}", get(get_conversation))
         .route("/conversations/{id}/messages", post(post_message))
         .route("/conversations/{id}/survey", post(post_survey))
+        .route("/conversations/{id}/ticket", post(post_ticket))
         .with_state(dialog)
 }
 
@@ -291,4 +293,47 @@ pub async fn post_survey(
         .survey(conversation_id(&id)?, body.score, body.comment.as_deref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Instead of waiting for a person: a callback, or a message for the team.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveTicket {
+    /// `callback` (needs `contact`) or `message`.
+    pub kind: TicketKind,
+    /// Phone number or email, at most 200 characters.
+    #[serde(default)]
+    pub contact: Option<String>,
+    /// What to pass on; without it the ticket quotes the customer's latest messages.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// Ask for a callback or leave a message instead of waiting; the conversation goes back to
+/// the bot meanwhile.
+#[utoipa::path(
+    post, path = "/v1/conversations/{id}/ticket", tag = "chat",
+    params(("id" = String, Path, description = "conversation id")),
+    request_body = LeaveTicket,
+    responses(
+        (status = 201, body = Ticket),
+        (status = 404, description = "unknown conversation", body = crate::error::ErrorBody),
+        (status = 409, description = "closed, or a person just joined", body = crate::error::ErrorBody),
+        (status = 422, description = "a callback without contact", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn post_ticket(
+    State(dialog): State<Dialog>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<LeaveTicket>,
+) -> Result<(StatusCode, ApiJson<Ticket>), ApiError> {
+    let ticket = dialog
+        .leave_ticket(
+            conversation_id(&id)?,
+            body.kind,
+            body.contact.as_deref(),
+            body.text.as_deref(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(ticket)))
 }

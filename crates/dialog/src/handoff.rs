@@ -117,6 +117,7 @@ pub fn packet(decision: &Decision, transcript: &[Message]) -> HandoffPacket {
         reasons: decision.reasons(),
         explanation: decision.explanation(),
         summary,
+        summary_by: None,
         cited,
         unanswered,
         customer: None,

@@ -11,20 +11,30 @@
 //!
 //! - [`journey`]: guided flows from YAML files, and the engine that runs them.
 //! - [`route`]: small talk, journey commands and questions, recognised without a model.
-//! - [`handoff`]: the packet a person receives, queue positions and wait estimates.
+//! - [`script`]: conversation tests as code (`warmline test`).
+//! - [`handoff`], [`switchboard`], [`routing`], [`tickets`], [`assist`], [`events`]: handing
+//!   customers to people: the packet, routing by skill and priority, auto-assignment, the
+//!   callback offer and tickets, suggested replies for agents, the live event bus, and
+//!   [`summary`]: the handoff summary by a chat model when one is loaded.
 //!
 //! Each turn the bot owns is routed (in `guide`): the journey in progress (a side question
 //! is answered and the journey resumes), small talk, a journey trigger, or a knowledge
 //! question.
 
+pub mod assist;
 pub mod compose;
+pub mod events;
 pub mod grounded;
 mod guide;
 pub mod handoff;
 pub mod journey;
 pub mod moments;
 pub mod route;
+pub mod routing;
 pub mod script;
+pub mod summary;
+pub mod switchboard;
+pub mod tickets;
 
 use std::sync::Arc;
 use std::time::Instant;

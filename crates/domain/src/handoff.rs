@@ -2,7 +2,7 @@
 
 use crate::conversation::Citation;
 use crate::error::DomainError;
-use crate::ids::{AgentId, ConversationId, HandoffId};
+use crate::ids::{AgentId, ConversationId, HandoffId, TicketId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -51,6 +51,9 @@ pub struct HandoffPacket {
     pub explanation: String,
     /// A short summary of what the customer asked.
     pub summary: String,
+    /// The chat model that wrote `summary`; absent: quoted from the transcript.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary_by: Option<String>,
     /// Articles the bot cited in this conversation.
     pub cited: Vec<Citation>,
     /// Questions the bot could not answer.
@@ -102,8 +105,20 @@ pub struct Handoff {
     pub priority: i32,
     pub packet: HandoffPacket,
     pub agent_id: Option<AgentId>,
-    /// The agent's note when giving the conversation back to the bot.
+    /// The agent's note when giving the conversation back to the bot, transferring it, or
+    /// closing it.
     pub note: Option<String>,
+    /// The skill an agent needs to accept it (`fraud`, `billing`...); `None`: anyone.
+    #[serde(default)]
+    pub skill: Option<String>,
+    /// How it ended, when it has.
+    #[serde(default)]
+    pub disposition: Option<Disposition>,
+    /// When the customer was offered a callback or to leave a message (the wait was too long,
+    /// or nobody was there).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub offered_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -119,6 +134,164 @@ pub struct Agent {
     pub username: String,
     pub display_name: String,
     pub role: AgentRole,
+    /// What they can take (`billing`, `fraud`, `returns`...). Supervisors take anything.
+    #[serde(default)]
+    pub skills: Vec<String>,
+    /// What they said about themselves; a session unused for a while counts as offline.
+    #[serde(default)]
+    pub presence: Presence,
+}
+
+impl Agent {
+    /// Whether this agent may take a handoff that needs `skill`.
+    pub fn can_take(&self, skill: Option<&str>) -> bool {
+        self.role == AgentRole::Supervisor
+            || skill.is_none_or(|skill| self.skills.iter().any(|s| s == skill))
+    }
+}
+
+/// Whether an agent takes conversations now.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// Takes conversations (auto-assignment included).
+    Online,
+    /// Logged in, keeps their conversations, takes no new ones.
+    Away,
+    #[default]
+    Offline,
+}
+
+impl Presence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Away => "away",
+            Self::Offline => "offline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "online" => Self::Online,
+            "away" => Self::Away,
+            "offline" => Self::Offline,
+            _ => return None,
+        })
+    }
+}
+
+/// How a handoff ended, for the record and reporting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    Resolved,
+    /// Solved for now; someone follows up.
+    FollowUp,
+    NotResolved,
+    /// The customer left a message or asked for a callback instead of waiting.
+    Ticket,
+}
+
+impl Disposition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Resolved => "resolved",
+            Self::FollowUp => "follow_up",
+            Self::NotResolved => "not_resolved",
+            Self::Ticket => "ticket",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "resolved" => Self::Resolved,
+            "follow_up" => Self::FollowUp,
+            "not_resolved" => Self::NotResolved,
+            "ticket" => Self::Ticket,
+            _ => return None,
+        })
+    }
+}
+
+/// An agent as routing sees them: presence (stale sessions count as offline) and load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AgentLoad {
+    pub agent: Agent,
+    /// `Online` only when they said so and a session of theirs was used recently.
+    pub presence: Presence,
+    /// Handoffs they have accepted and not finished.
+    pub chats: usize,
+}
+
+/// What the customer asked for instead of waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketKind {
+    /// Call or write back at `contact`.
+    Callback,
+    /// A message for the team; they answer in the conversation or at `contact`.
+    Message,
+}
+
+impl TicketKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Callback => "callback",
+            Self::Message => "message",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "callback" => Some(Self::Callback),
+            "message" => Some(Self::Message),
+            _ => None,
+        }
+    }
+}
+
+/// A callback request or a message left for people: nothing the customer wrote is lost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Ticket {
+    pub id: TicketId,
+    pub conversation_id: ConversationId,
+    /// The handoff the customer stopped waiting for, if any.
+    pub handoff_id: Option<HandoffId>,
+    pub kind: TicketKind,
+    /// Phone or email for the callback, as the customer wrote it.
+    pub contact: Option<String>,
+    /// What the customer wrote for the team (their words, kept verbatim).
+    pub text: String,
+    /// The handoff packet's reasons and summary, so whoever calls back knows the story.
+    pub packet: Option<HandoffPacket>,
+    /// `true` once an agent closed it.
+    pub closed: bool,
+    pub note: Option<String>,
+    pub closed_by: Option<AgentId>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+/// A ticket to open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTicket {
+    pub conversation_id: ConversationId,
+    pub kind: TicketKind,
+    pub contact: Option<String>,
+    pub text: String,
+}
+
+/// Where a new handoff goes in the queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Route {
+    /// Higher is served first.
+    pub priority: i32,
+    /// The skill an agent needs to take it.
+    pub skill: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -158,6 +331,20 @@ pub trait HandoffStore: Send + Sync {
         conversation: ConversationId,
         priority: i32,
         packet: &HandoffPacket,
+    ) -> Result<Handoff, DomainError> {
+        let route = Route {
+            priority,
+            skill: None,
+        };
+        self.open_routed(conversation, &route, packet).await
+    }
+
+    /// [`HandoffStore::open_handoff`] with the skill an agent needs.
+    async fn open_routed(
+        &self,
+        conversation: ConversationId,
+        route: &Route,
+        packet: &HandoffPacket,
     ) -> Result<Handoff, DomainError>;
 
     async fn handoff(&self, id: HandoffId) -> Result<Option<Handoff>, DomainError>;
@@ -184,7 +371,56 @@ pub trait HandoffStore: Send + Sync {
         id: HandoffId,
         status: HandoffStatus,
         note: Option<&str>,
+        disposition: Option<Disposition>,
     ) -> Result<Handoff, DomainError>;
+
+    /// Moves an assigned handoff to agent `to`, or back to the queue (`None`, the
+    /// conversation waits again), with a note for whoever takes it next. `Conflict` unless
+    /// it is assigned.
+    async fn transfer(
+        &self,
+        id: HandoffId,
+        to: Option<AgentId>,
+        note: Option<&str>,
+    ) -> Result<Handoff, DomainError>;
+
+    /// Replaces the packet's summary with one written by `model`.
+    async fn set_summary(
+        &self,
+        id: HandoffId,
+        summary: &str,
+        model: &str,
+    ) -> Result<Handoff, DomainError>;
+
+    /// Records that the customer was offered a callback or to leave a message. `false` if
+    /// they already were, or the handoff no longer waits.
+    async fn mark_offered(&self, id: HandoffId) -> Result<bool, DomainError>;
+
+    /// Replaces an agent's skills.
+    async fn set_skills(&self, agent: AgentId, skills: &[String]) -> Result<Agent, DomainError>;
+
+    /// Sets an agent's presence.
+    async fn set_presence(&self, agent: AgentId, presence: Presence) -> Result<Agent, DomainError>;
+
+    /// Every agent with their effective presence (online only when seen since `since`) and
+    /// how many conversations they have.
+    async fn agent_loads(&self, since: OffsetDateTime) -> Result<Vec<AgentLoad>, DomainError>;
+
+    /// Opens a ticket for a conversation. A handoff still waiting ends in the same transaction
+    /// (returned to the bot, disposition `ticket`), so the customer gets the bot back and
+    /// people get the ticket.
+    async fn open_ticket(&self, new: &NewTicket) -> Result<Ticket, DomainError>;
+
+    /// Tickets, oldest first; only open ones unless `all`.
+    async fn tickets(&self, all: bool) -> Result<Vec<Ticket>, DomainError>;
+
+    /// Closes an open ticket. `Conflict` if it is already closed.
+    async fn close_ticket(
+        &self,
+        id: TicketId,
+        agent: AgentId,
+        note: Option<&str>,
+    ) -> Result<Ticket, DomainError>;
 
     /// Creates an account; `password_hash` is a PHC string (argon2). `Conflict` if the
     /// username is taken.
@@ -199,7 +435,7 @@ pub trait HandoffStore: Send + Sync {
     /// The account and its password hash, by username.
     async fn agent_login(&self, username: &str) -> Result<Option<(Agent, String)>, DomainError>;
 
-    /// Stores a session (by the hash of its token) until `expires_at`.
+    /// Stores a session (by the hash of its token) until `expires_at`; the agent is online.
     async fn create_session(
         &self,
         token_hash: &str,
@@ -210,7 +446,7 @@ pub trait HandoffStore: Send + Sync {
     /// The agent of an unexpired session; marks the session seen now.
     async fn session_agent(&self, token_hash: &str) -> Result<Option<Agent>, DomainError>;
 
-    /// Agents with an unexpired session seen since `since` (online).
+    /// Agents who are online (presence `online`) with an unexpired session seen since `since`.
     async fn agents_online(&self, since: OffsetDateTime) -> Result<usize, DomainError>;
 
     /// How long the last `n` accepted handoffs waited, newest first.

@@ -79,3 +79,7 @@ id_type!(
     /// Identifies one agent or supervisor.
     AgentId
 );
+id_type!(
+    /// Identifies one ticket: a callback request or a message left for people.
+    TicketId
+);

@@ -12,6 +12,7 @@
 //! - [`memory`]: what the dialog remembers between turns (journey progress, slots) and the
 //!   [`Memories`] trait.
 //! - [`handoff`]: handoffs to people, agents, and the [`HandoffStore`] trait.
+//! - [`events`]: live [`Event`]s and the [`EventBus`] trait (in-process today, NATS later).
 //! - [`error`]: [`ErrorCode`] (stable, mapped to HTTP in one place) and [`DomainError`].
 //!
 //! This crate holds types and traits only: no IO, no axum, tantivy or sqlx.
@@ -20,6 +21,7 @@ pub mod conversation;
 pub mod crm;
 pub mod embed;
 pub mod error;
+pub mod events;
 pub mod generate;
 pub mod handoff;
 pub mod ids;
@@ -39,15 +41,16 @@ pub use crm::{
 };
 pub use embed::Embedder;
 pub use error::{DomainError, ErrorCode};
+pub use events::{Event, EventBus, Received, Subscription};
 pub use generate::{
     FinishReason, GenerateEvent, GenerateRequest, GenerateStream, GenerateSummary, Generator,
     PromptRole,
 };
 pub use handoff::{
-    Agent, AgentRole, CustomerSnapshot, Handoff, HandoffPacket, HandoffStatus, HandoffStore,
-    JourneySnapshot,
+    Agent, AgentLoad, AgentRole, CustomerSnapshot, Disposition, Handoff, HandoffPacket,
+    HandoffStatus, HandoffStore, JourneySnapshot, NewTicket, Presence, Route, Ticket, TicketKind,
 };
-pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId};
+pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId, TicketId};
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
 pub use memory::{JourneyProgress, Memories, Memory, MemoryKey};
 pub use store::ConversationStore;

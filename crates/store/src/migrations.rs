@@ -24,6 +24,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "memory",
         include_str!("../migrations/sqlite/0004_memory.sql"),
     ),
+    (
+        5,
+        "routing",
+        include_str!("../migrations/sqlite/0005_routing.sql"),
+    ),
 ];
 
 pub(crate) fn sqlite() -> Migrator {

@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use warmline_domain::{
     Agent, AgentId, AgentRole, Channel, Conversation, ConversationId, Customer, CustomerId,
-    CustomerIdentity, DomainError, Handoff, HandoffId, HandoffStatus, Message, MessageId,
+    CustomerIdentity, Disposition, DomainError, Handoff, HandoffId, HandoffStatus, Message,
+    MessageId, Presence, Ticket, TicketId, TicketKind,
 };
 
 pub(crate) fn to_millis(t: OffsetDateTime) -> i64 {
@@ -24,7 +25,7 @@ pub(crate) fn corrupt(detail: String) -> DomainError {
     DomainError::internal(format!("stored data is not readable: {detail}"))
 }
 
-fn uuid(row: &SqliteRow, column: &str) -> Result<Uuid, DomainError> {
+pub(crate) fn uuid(row: &SqliteRow, column: &str) -> Result<Uuid, DomainError> {
     let text: String = get(row, column)?;
     Uuid::parse_str(&text).map_err(|e| corrupt(format!("{column} {text:?}: {e}")))
 }
@@ -45,7 +46,10 @@ fn parsed<T: std::str::FromStr<Err = String>>(
     text.parse().map_err(corrupt)
 }
 
-fn json<T: serde::de::DeserializeOwned>(row: &SqliteRow, column: &str) -> Result<T, DomainError> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
+    row: &SqliteRow,
+    column: &str,
+) -> Result<T, DomainError> {
     let text: String = get(row, column)?;
     serde_json::from_str(&text).map_err(|e| corrupt(format!("column {column}: {e}")))
 }
@@ -104,6 +108,8 @@ pub(crate) fn handoff(row: &SqliteRow) -> Result<Handoff, DomainError> {
     let status: String = get(row, "status")?;
     let agent_id: Option<String> = get(row, "agent_id")?;
     let accepted_at: Option<i64> = get(row, "accepted_at")?;
+    let offered_at: Option<i64> = get(row, "offered_at")?;
+    let disposition: Option<String> = get(row, "disposition")?;
     Ok(Handoff {
         id: HandoffId(uuid(row, "id")?),
         conversation_id: ConversationId(uuid(row, "conversation_id")?),
@@ -116,6 +122,11 @@ pub(crate) fn handoff(row: &SqliteRow) -> Result<Handoff, DomainError> {
             .transpose()
             .map_err(|e| corrupt(format!("agent_id: {e}")))?,
         note: get(row, "note")?,
+        skill: get(row, "skill")?,
+        disposition: disposition
+            .map(|d| Disposition::parse(&d).ok_or_else(|| corrupt(format!("disposition {d:?}"))))
+            .transpose()?,
+        offered_at: offered_at.map(from_millis).transpose()?,
         created_at: from_millis(get(row, "created_at")?)?,
         accepted_at: accepted_at.map(from_millis).transpose()?,
     })
@@ -123,11 +134,45 @@ pub(crate) fn handoff(row: &SqliteRow) -> Result<Handoff, DomainError> {
 
 pub(crate) fn agent(row: &SqliteRow) -> Result<Agent, DomainError> {
     let role: String = get(row, "role")?;
+    let presence: String = get(row, "presence")?;
     Ok(Agent {
         id: AgentId(uuid(row, "id")?),
         username: get(row, "username")?,
         display_name: get(row, "display_name")?,
         role: AgentRole::parse(&role).ok_or_else(|| corrupt(format!("agent role {role:?}")))?,
+        skills: json(row, "skills")?,
+        presence: Presence::parse(&presence)
+            .ok_or_else(|| corrupt(format!("agent presence {presence:?}")))?,
+    })
+}
+
+pub(crate) fn ticket(row: &SqliteRow) -> Result<Ticket, DomainError> {
+    let kind: String = get(row, "kind")?;
+    let handoff_id: Option<String> = get(row, "handoff_id")?;
+    let closed_by: Option<String> = get(row, "closed_by")?;
+    let packet: Option<String> = get(row, "packet")?;
+    let closed: i64 = get(row, "closed")?;
+    Ok(Ticket {
+        id: TicketId(uuid(row, "id")?),
+        conversation_id: ConversationId(uuid(row, "conversation_id")?),
+        handoff_id: handoff_id
+            .map(|h| h.parse().map(HandoffId))
+            .transpose()
+            .map_err(|e| corrupt(format!("handoff_id: {e}")))?,
+        kind: TicketKind::parse(&kind).ok_or_else(|| corrupt(format!("ticket kind {kind:?}")))?,
+        contact: get(row, "contact")?,
+        text: get(row, "text")?,
+        packet: packet
+            .map(|p| serde_json::from_str(&p))
+            .transpose()
+            .map_err(|e| corrupt(format!("ticket packet: {e}")))?,
+        closed: closed != 0,
+        note: get(row, "note")?,
+        closed_by: closed_by
+            .map(|a| a.parse().map(AgentId))
+            .transpose()
+            .map_err(|e| corrupt(format!("closed_by: {e}")))?,
+        created_at: from_millis(get(row, "created_at")?)?,
     })
 }
 

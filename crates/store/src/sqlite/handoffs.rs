@@ -10,12 +10,13 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use warmline_domain::{
-    Agent, AgentId, AgentRole, ConversationId, DomainError, ErrorCode, Handoff, HandoffId,
-    HandoffPacket, HandoffStatus, HandoffStore, Ownership,
+    Agent, AgentId, AgentLoad, AgentRole, ConversationId, Disposition, DomainError, ErrorCode,
+    Handoff, HandoffId, HandoffPacket, HandoffStatus, HandoffStore, NewTicket, Ownership, Presence,
+    Route, Ticket, TicketId,
 };
 
 impl SqliteStore {
-    async fn handoff_by(&self, id: HandoffId) -> Result<Handoff, DomainError> {
+    pub(super) async fn handoff_by(&self, id: HandoffId) -> Result<Handoff, DomainError> {
         self.handoff(id)
             .await?
             .ok_or_else(|| DomainError::not_found(format!("no handoff with id {id}")))
@@ -23,7 +24,7 @@ impl SqliteStore {
 
     /// Gives the conversation of a just-updated handoff row (`RETURNING conversation_id`) to
     /// `ownership` and commits the transaction both changes are in.
-    async fn hand_conversation(
+    pub(super) async fn hand_conversation(
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
         row: &SqliteRow,
@@ -45,7 +46,7 @@ impl SqliteStore {
 
     /// Why a conditional update of handoff `id` changed nothing: it doesn't exist, or it is
     /// not in a state that allows the change (`conflict`).
-    async fn refused(&self, id: HandoffId, conflict: &str) -> DomainError {
+    pub(super) async fn refused(&self, id: HandoffId, conflict: &str) -> DomainError {
         match self.handoff(id).await {
             Ok(None) => DomainError::not_found(format!("no handoff with id {id}")),
             Ok(Some(_)) => DomainError::new(ErrorCode::Conflict, conflict),
@@ -56,10 +57,10 @@ impl SqliteStore {
 
 #[async_trait]
 impl HandoffStore for SqliteStore {
-    async fn open_handoff(
+    async fn open_routed(
         &self,
         conversation: ConversationId,
-        priority: i32,
+        route: &Route,
         packet: &HandoffPacket,
     ) -> Result<Handoff, DomainError> {
         let now = warmline_domain::conversation::now();
@@ -83,12 +84,13 @@ impl HandoffStore for SqliteStore {
             ));
         }
         let inserted = sqlx::query(
-            "INSERT INTO handoffs (id, conversation_id, status, priority, packet, created_at)
-             VALUES (?, ?, 'queued', ?, ?, ?)",
+            "INSERT INTO handoffs (id, conversation_id, status, priority, skill, packet, created_at)
+             VALUES (?, ?, 'queued', ?, ?, ?, ?)",
         )
         .bind(handoff_id.to_string())
         .bind(conversation.to_string())
-        .bind(priority)
+        .bind(route.priority)
+        .bind(route.skill.as_deref())
         .bind(&packet_json)
         .bind(to_millis(now))
         .execute(&mut *tx)
@@ -188,6 +190,7 @@ impl HandoffStore for SqliteStore {
         id: HandoffId,
         status: HandoffStatus,
         note: Option<&str>,
+        disposition: Option<Disposition>,
     ) -> Result<Handoff, DomainError> {
         let ownership = match status {
             HandoffStatus::Returned => Ownership::Bot,
@@ -202,11 +205,13 @@ impl HandoffStore for SqliteStore {
         let now = warmline_domain::conversation::now();
         let mut tx = self.writer.begin().await.map_err(db_error)?;
         let row = sqlx::query(
-            "UPDATE handoffs SET status = ?, note = coalesce(?, note), finished_at = ?
+            "UPDATE handoffs SET status = ?, note = coalesce(?, note), disposition = ?,
+             finished_at = ?
              WHERE id = ? AND status IN ('queued', 'assigned') RETURNING conversation_id",
         )
         .bind(status.as_str())
         .bind(note)
+        .bind(disposition.map(Disposition::as_str))
         .bind(to_millis(now))
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
@@ -232,6 +237,8 @@ impl HandoffStore for SqliteStore {
             username: username.to_owned(),
             display_name: display_name.to_owned(),
             role,
+            skills: Vec::new(),
+            presence: Presence::Offline,
         };
         let inserted = sqlx::query(
             "INSERT INTO agents (id, username, display_name, role, password_hash, created_at)
@@ -289,6 +296,7 @@ impl HandoffStore for SqliteStore {
         .execute(&self.writer)
         .await
         .map_err(db_error)?;
+        self.set_presence(agent, Presence::Online).await?;
         Ok(())
     }
 
@@ -319,8 +327,9 @@ impl HandoffStore for SqliteStore {
 
     async fn agents_online(&self, since: OffsetDateTime) -> Result<usize, DomainError> {
         let count: i64 = sqlx::query_scalar(
-            "SELECT count(DISTINCT agent_id) FROM agent_sessions
-             WHERE last_seen >= ? AND expires_at > ?",
+            "SELECT count(DISTINCT s.agent_id) FROM agent_sessions s
+             JOIN agents a ON a.id = s.agent_id
+             WHERE a.presence = 'online' AND s.last_seen >= ? AND s.expires_at > ?",
         )
         .bind(to_millis(since))
         .bind(to_millis(warmline_domain::conversation::now()))
@@ -390,7 +399,70 @@ impl HandoffStore for SqliteStore {
         }
     }
 
+    async fn transfer(
+        &self,
+        id: HandoffId,
+        to: Option<AgentId>,
+        note: Option<&str>,
+    ) -> Result<Handoff, DomainError> {
+        self.transfer_handoff(id, to, note).await
+    }
+
+    async fn set_summary(
+        &self,
+        id: HandoffId,
+        summary: &str,
+        model: &str,
+    ) -> Result<Handoff, DomainError> {
+        self.summarized(id, summary, model).await
+    }
+
+    async fn mark_offered(&self, id: HandoffId) -> Result<bool, DomainError> {
+        self.offered(id).await
+    }
+
+    async fn set_skills(&self, agent: AgentId, skills: &[String]) -> Result<Agent, DomainError> {
+        self.update_agent(agent, "skills", &super::routing::skills_json(skills)?)
+            .await
+    }
+
+    async fn set_presence(&self, agent: AgentId, presence: Presence) -> Result<Agent, DomainError> {
+        self.update_agent(agent, "presence", presence.as_str())
+            .await
+    }
+
+    async fn agent_loads(&self, since: OffsetDateTime) -> Result<Vec<AgentLoad>, DomainError> {
+        self.loads(since).await
+    }
+
+    async fn open_ticket(&self, new: &NewTicket) -> Result<Ticket, DomainError> {
+        self.insert_ticket(new).await
+    }
+
+    async fn tickets(&self, all: bool) -> Result<Vec<Ticket>, DomainError> {
+        self.list_tickets(all).await
+    }
+
+    async fn close_ticket(
+        &self,
+        id: TicketId,
+        agent: AgentId,
+        note: Option<&str>,
+    ) -> Result<Ticket, DomainError> {
+        self.end_ticket(id, agent, note).await
+    }
+
     async fn end_session(&self, token_hash: &str) -> Result<(), DomainError> {
+        // Logging out of the last session makes the agent offline.
+        sqlx::query(
+            "UPDATE agents SET presence = 'offline'
+             WHERE id = (SELECT agent_id FROM agent_sessions WHERE token_hash = ?)
+               AND (SELECT count(*) FROM agent_sessions WHERE agent_id = agents.id) = 1",
+        )
+        .bind(token_hash)
+        .execute(&self.writer)
+        .await
+        .map_err(db_error)?;
         sqlx::query("DELETE FROM agent_sessions WHERE token_hash = ?")
             .bind(token_hash)
             .execute(&self.writer)

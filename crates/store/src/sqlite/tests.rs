@@ -304,7 +304,12 @@ async fn handoffs_move_ownership_and_only_one_agent_wins() {
     assert_eq!(owner(&store).await, Ownership::Human);
 
     let returned = store
-        .finish(queued.id, HandoffStatus::Returned, Some("refund issued"))
+        .finish(
+            queued.id,
+            HandoffStatus::Returned,
+            Some("refund issued"),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(returned.note.as_deref(), Some("refund issued"));
@@ -312,7 +317,7 @@ async fn handoffs_move_ownership_and_only_one_agent_wins() {
     assert!(store.open_handoff_of(conv.id).await.unwrap().is_none());
     assert_eq!(
         store
-            .finish(queued.id, HandoffStatus::Closed, None)
+            .finish(queued.id, HandoffStatus::Closed, None, None)
             .await
             .unwrap_err()
             .code,
@@ -348,13 +353,30 @@ async fn agent_sessions_expire() {
         .create_session("stale", ana.id, now - time::Duration::seconds(1))
         .await
         .unwrap();
-    assert_eq!(
-        store.session_agent("live").await.unwrap(),
-        Some(ana.clone())
-    );
+    // A session makes the agent online; ending their last one, offline.
+    let online = warmline_domain::Agent {
+        presence: warmline_domain::Presence::Online,
+        ..ana.clone()
+    };
+    assert_eq!(store.session_agent("live").await.unwrap(), Some(online));
     assert_eq!(store.session_agent("stale").await.unwrap(), None);
+    store.end_session("stale").await.unwrap();
     store.end_session("live").await.unwrap();
     assert_eq!(store.session_agent("live").await.unwrap(), None);
+    let (after, _) = store.agent_login("ana").await.unwrap().unwrap();
+    assert_eq!(after.presence, warmline_domain::Presence::Offline);
+    // Skills are stored trimmed, lower-case and once each; nonsense is refused.
+    let skilled = store
+        .set_skills(ana.id, &[" Fraud".into(), "billing".into(), "fraud".into()])
+        .await
+        .unwrap();
+    assert_eq!(skilled.skills, ["fraud", "billing"]);
+    assert!(
+        store
+            .set_skills(ana.id, &["no spaces".into()])
+            .await
+            .is_err()
+    );
 }
 
 /// Agents seen recently count as online; accepted handoffs report how long they waited.
