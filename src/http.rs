@@ -24,6 +24,7 @@ use warmline_retrieval::{Article, Status};
     paths(
         warmline_channels::rest::create_conversation,
         warmline_channels::rest::get_conversation,
+        warmline_channels::rest::get_history,
         warmline_channels::rest::post_message,
         warmline_channels::rest::post_survey,
         warmline_channels::rest::post_ticket,
@@ -48,6 +49,8 @@ use warmline_retrieval::{Article, Status};
     components(schemas(
         warmline_channels::rest::CreateConversation,
         warmline_channels::rest::CustomerRef,
+        warmline_channels::rest::History,
+        warmline_channels::rest::HistoryMessage,
         warmline_channels::rest::PostMessage,
         warmline_channels::rest::TurnResponse,
         warmline_channels::rest::ReplyBody,

@@ -128,6 +128,37 @@ async fn a_known_customer_starts_on_email_and_finishes_by_sms() {
         text.contains("on its way with UPS") && text.contains("1Z9A61E40312345682"),
         "{text}"
     );
+
+    // One history across both channels, in order.
+    let history =
+        common::get_json(&server, &format!("/v1/conversations/{sms}/history"), None).await;
+    let said: Vec<String> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "customer")
+        .map(|m| {
+            format!(
+                "{}: {}",
+                m["channel"].as_str().unwrap(),
+                m["text"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "email: hello",
+            "email: where is my order?",
+            "sms: JM-204519204"
+        ],
+        "{history}"
+    );
+    // An anonymous conversation's history is its own transcript only.
+    let other = open_conversation(&server, json!({"channel": "web"})).await;
+    say(&server, &other, "hello").await;
+    let own = common::get_json(&server, &format!("/v1/conversations/{other}/history"), None).await;
+    assert_eq!(own["messages"].as_array().unwrap().len(), 2, "{own}");
     server.stop().await;
 }
 
@@ -155,6 +186,24 @@ async fn a_journey_hands_over_with_what_the_customer_said() {
             .slots
             .iter()
             .any(|(k, v)| k == "card.what" && v == "Lost it")
+    );
+    // The agent's view of it: the journey in the packet, the conversation as history.
+    let token =
+        common::agent_session(&server, "ana", warmline_domain::AgentRole::Supervisor, &[]).await;
+    let view = common::get_json(
+        &server,
+        &format!("/v1/agent/handoffs/{}", handoff.id),
+        Some(token.as_str()),
+    )
+    .await;
+    assert_eq!(
+        view["handoff"]["packet"]["journey"]["id"], "lost-card",
+        "{view}"
+    );
+    let history = view["history"].as_array().expect("history");
+    assert!(
+        history.iter().all(|m| m["channel"] == "web") && history.len() >= 6,
+        "{view}"
     );
 
     // An experience-critical step that keeps failing is a moment of truth.

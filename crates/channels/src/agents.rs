@@ -251,6 +251,8 @@ pub async fn mine(
 pub struct HandoffView {
     pub handoff: Handoff,
     pub messages: Vec<Message>,
+    /// The customer's history on every channel (this conversation included), oldest first.
+    pub history: Vec<crate::rest::HistoryMessage>,
 }
 
 pub(crate) fn handoff_id(raw: &str) -> Result<HandoffId, ApiError> {
@@ -293,7 +295,14 @@ pub async fn handoff(
         .conversations
         .messages(handoff.conversation_id, 500)
         .await?;
-    Ok(ApiJson(HandoffView { handoff, messages }))
+    let history = crate::rest::history(&api.dialog, handoff.conversation_id)
+        .await?
+        .messages;
+    Ok(ApiJson(HandoffView {
+        handoff,
+        messages,
+        history,
+    }))
 }
 
 /// Take a waiting handoff: the conversation becomes yours and the bot goes quiet.

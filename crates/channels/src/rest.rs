@@ -20,6 +20,7 @@ pub fn router(dialog: Dialog) -> Router {
     Router::new()
         .route("/conversations", post(create_conversation))
         .route("/conversations/{id}", get(get_conversation))
+        .route("/conversations/{id}/history", get(get_history))
         .route("/conversations/{id}/messages", post(post_message))
         .route("/conversations/{id}/survey", post(post_survey))
         .route("/conversations/{id}/ticket", post(post_ticket))
@@ -122,6 +123,34 @@ pub struct Transcript {
     pub messages: Vec<Message>,
 }
 
+/// One message of a customer's history, with the channel it was written on.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryMessage {
+    pub channel: Channel,
+    #[serde(flatten)]
+    pub message: Message,
+}
+
+/// Everything the customer said and was told, on every channel.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct History {
+    pub messages: Vec<HistoryMessage>,
+}
+
+/// Most messages a history returns (the newest).
+pub const HISTORY_LIMIT: usize = 500;
+
+/// The customer's messages (oldest first) on every channel the business knows is theirs.
+pub async fn history(dialog: &Dialog, id: ConversationId) -> Result<History, ApiError> {
+    let messages = dialog
+        .history(id, HISTORY_LIMIT)
+        .await?
+        .into_iter()
+        .map(|(channel, message)| HistoryMessage { channel, message })
+        .collect();
+    Ok(History { messages })
+}
+
 /// A JSON body that may be left out entirely (then `T::default()`).
 pub(crate) fn optional_json<T: Default + serde::de::DeserializeOwned>(
     headers: &HeaderMap,
@@ -217,6 +246,24 @@ pub async fn get_conversation(
         conversation,
         messages,
     }))
+}
+
+/// The customer's whole history: this conversation and their others on every channel (a
+/// customer the CRM knows by their verified email and phone is one customer), oldest first,
+/// each message with its channel.
+#[utoipa::path(
+    get, path = "/v1/conversations/{id}/history", tag = "chat",
+    params(("id" = String, Path, description = "conversation id")),
+    responses(
+        (status = 200, body = History),
+        (status = 404, description = "unknown conversation", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn get_history(
+    State(dialog): State<Dialog>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<History>, ApiError> {
+    Ok(ApiJson(history(&dialog, conversation_id(&id)?).await?))
 }
 
 /// Send a customer message; the reply is grounded in the knowledge base, with citations.

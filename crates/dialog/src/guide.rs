@@ -11,8 +11,8 @@ use crate::{Dialog, TALK_TO_A_PERSON};
 use std::sync::Arc;
 use warmline_domain::crm::CrmCustomer;
 use warmline_domain::{
-    Citation, Conversation, DomainError, JourneySnapshot, Memory, MemoryKey, Reply, ReplyKind,
-    SearchQuery,
+    Channel, Citation, Conversation, ConversationId, DomainError, JourneySnapshot, Memory,
+    MemoryKey, Message, Reply, ReplyKind, SearchQuery,
 };
 
 /// What the dialog remembers of this customer during one turn.
@@ -125,6 +125,11 @@ impl Dialog {
             mind.memory.journey = None;
             mind.changed = true;
         }
+        if !matches!(mind.key, MemoryKey::Conversation(_))
+            && mind.memory.note_conversation(conversation.id)
+        {
+            mind.changed = true;
+        }
         if let Some(name) = customer.and_then(|c| c.profile.name.clone()) {
             mind.memory
                 .slots
@@ -144,6 +149,38 @@ impl Dialog {
         self.recall(conversation, customer.as_ref())
             .await
             .map(|m| m.memory)
+    }
+
+    /// Every message of the customer behind `id`, on every channel they used (as far as the
+    /// CRM links their identities), oldest first, each with its conversation's channel; just
+    /// this conversation's for an anonymous customer. At most `limit` messages, the newest.
+    pub async fn history(
+        &self,
+        id: ConversationId,
+        limit: usize,
+    ) -> Result<Vec<(Channel, Message)>, DomainError> {
+        let (conversation, mut messages) = self.transcript(id).await?;
+        let mut ids = self
+            .memory(&conversation)
+            .await
+            .map(|m| m.conversations)
+            .unwrap_or_default();
+        ids.retain(|c| *c != id);
+        let mut all: Vec<(Channel, Message)> = messages
+            .drain(..)
+            .map(|m| (conversation.channel, m))
+            .collect();
+        for other in ids {
+            let Some(c) = self.store.conversation(other).await? else {
+                continue;
+            };
+            let earlier = self.store.messages(other, limit).await?;
+            all.extend(earlier.into_iter().map(|m| (c.channel, m)));
+        }
+        all.sort_by_key(|(_, m)| m.created_at);
+        let excess = all.len().saturating_sub(limit);
+        all.drain(..excess);
+        Ok(all)
     }
 
     /// Writes the memory back when the turn changed it. A failure costs the journey's

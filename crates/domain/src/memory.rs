@@ -43,17 +43,36 @@ pub struct Memory {
     /// after a journey ends, so a later journey need not ask again.
     #[serde(default)]
     pub slots: BTreeMap<String, serde_json::Value>,
+    /// The customer's conversations, oldest first (at most [`Memory::CONVERSATIONS`]): on
+    /// every channel when the memory is a known customer's, so their history reads as one.
+    #[serde(default)]
+    pub conversations: Vec<ConversationId>,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
 impl Memory {
+    /// Conversations remembered per customer; older ones drop out of the shared history.
+    pub const CONVERSATIONS: usize = 20;
+
     pub fn new(now: OffsetDateTime) -> Self {
         Self {
             journey: None,
             slots: BTreeMap::new(),
+            conversations: Vec::new(),
             updated_at: now,
         }
+    }
+
+    /// Adds `conversation` to the customer's history; `true` when it was not there yet.
+    pub fn note_conversation(&mut self, conversation: ConversationId) -> bool {
+        if self.conversations.contains(&conversation) {
+            return false;
+        }
+        self.conversations.push(conversation);
+        let excess = self.conversations.len().saturating_sub(Self::CONVERSATIONS);
+        self.conversations.drain(..excess);
+        true
     }
 }
 
