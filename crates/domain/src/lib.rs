@@ -10,6 +10,8 @@
 //! - [`knowledge`]: the search request/response types and the [`KnowledgeSearch`] trait.
 //! - [`store`]: the [`ConversationStore`] trait (SQLite today, PostgreSQL later).
 //! - [`handoff`]: handoffs to people, agents, and the [`HandoffStore`] trait.
+//! - [`messaging`]: messaging apps' inbound records, chat threads and outbox
+//!   ([`ChannelStore`]), and the [`Outbound`] hook for messages written outside a turn.
 //! - [`error`]: [`ErrorCode`] (stable, mapped to HTTP in one place) and [`DomainError`].
 //!
 //! This crate holds types and traits only: no IO, no axum, tantivy or sqlx.
@@ -22,6 +24,7 @@ pub mod generate;
 pub mod handoff;
 pub mod ids;
 pub mod knowledge;
+pub mod messaging;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -45,4 +48,8 @@ pub use handoff::{
 };
 pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId};
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
+pub use messaging::{
+    ChannelStore, ChannelThread, InboundMessage, NewOutboxItem, NoOutbound, Outbound,
+    OutboxCounts, OutboxItem,
+};
 pub use store::ConversationStore;

@@ -19,6 +19,12 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "handoffs",
         include_str!("../migrations/sqlite/0003_handoffs.sql"),
     ),
+    // 0004 and 0005 are taken by work on other branches.
+    (
+        6,
+        "channels",
+        include_str!("../migrations/sqlite/0006_channels.sql"),
+    ),
 ];
 
 pub(crate) fn sqlite() -> Migrator {

@@ -459,6 +459,7 @@ impl ConversationStore for SqliteStore {
 }
 
 mod handoffs;
+mod messaging;
 
 #[cfg(test)]
 mod tests;
