@@ -10,6 +10,7 @@ macro_rules! say {
     }};
 }
 
+mod channels;
 mod models;
 
 use crate::telemetry::LogFormat;
@@ -55,7 +56,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: chat API, article pages, health and metrics.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Answer one question from the knowledge base and print the answer with its sources.
     Ask(AskArgs),
     /// Bring the search index in step with the knowledge folder (only changed articles are
@@ -76,6 +77,9 @@ pub enum Command {
     /// The built-in CRM (customers, orders, cases in the store's own tables).
     #[command(subcommand)]
     Crm(CrmCommand),
+    /// Messaging-app set-up (Telegram's webhook).
+    #[command(subcommand)]
+    Channels(channels::ChannelsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -259,6 +263,9 @@ pub struct ServeArgs {
     /// Don't watch the knowledge folder for changes.
     #[arg(long, env = "WARMLINE_NO_WATCH")]
     pub no_watch: bool,
+
+    #[command(flatten)]
+    pub channels: channels::ChannelArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -411,7 +418,7 @@ fn parse_channel(s: &str) -> Result<Channel, String> {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Ask(args) => ask(args).await,
         Command::Index(args) => index(args).await,
         Command::Eval(args) => eval(args).await,
@@ -420,6 +427,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(ModelsCommand::List(args)) => list_models(args),
         Command::Agents(AgentsCommand::Add(args)) => add_agent(args).await,
         Command::Crm(CrmCommand::Import(args)) => crm_import(args).await,
+        Command::Channels(command) => channels::run(command).await,
     }
 }
 
@@ -569,6 +577,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
             None => None,
         },
+        messaging: args.channels.config(&public_url),
     };
     let warmline = Warmline::open(&settings, &mut progress_bar()).await?;
     report_problems(&warmline.problems());
@@ -600,7 +609,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let router = app(warmline.state.clone(), &limits);
     crate::run(listener, router, shutdown_signal()).await?;
-    warmline.state.store.close().await;
+    warmline.close().await;
     Ok(())
 }
 

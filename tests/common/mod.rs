@@ -27,9 +27,26 @@ impl TestServer {
     }
 
     pub async fn start_with(data_dir: &Path, knowledge: &Path, limits: HttpLimits) -> Self {
+        Self::start_full(data_dir, knowledge, limits, Default::default()).await
+    }
+
+    /// Serves with messaging channels configured.
+    pub async fn start_full(
+        data_dir: &Path,
+        knowledge: &Path,
+        limits: HttpLimits,
+        mut messaging: warmline_channels::MessagingConfig,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
+        if let Some(twilio) = messaging
+            .twilio
+            .as_mut()
+            .filter(|t| t.public_url.is_empty())
+        {
+            twilio.public_url = base.clone();
+        }
         let settings = Settings {
             data_dir: data_dir.to_owned(),
             knowledge: knowledge.to_owned(),
@@ -39,6 +56,7 @@ impl TestServer {
             embedder: None,
             generator: None,
             crm: None,
+            messaging,
         };
         let warmline = Warmline::open(&settings, &mut |_, _, _| {}).await.unwrap();
         let router = app(warmline.state.clone(), &limits);
@@ -67,7 +85,7 @@ impl TestServer {
         if let Some(done) = self.done.take() {
             let _ = done.await;
         }
-        self.warmline.state.store.close().await;
+        self.warmline.close().await;
     }
 
     pub fn url(&self, path: &str) -> String {

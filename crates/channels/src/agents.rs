@@ -24,7 +24,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use warmline_domain::{
     Agent, ConversationStore, DomainError, ErrorCode, Handoff, HandoffId, HandoffStatus,
-    HandoffStore, Message, Role,
+    HandoffStore, Message, Outbound, Role,
 };
 
 /// Sent to the customer when an agent closes the conversation.
@@ -41,6 +41,8 @@ const MAX_MESSAGE_CHARS: usize = 4000;
 pub struct AgentApi {
     pub handoffs: Arc<dyn HandoffStore>,
     pub conversations: Arc<dyn ConversationStore>,
+    /// Delivers agent messages to the customer's messaging app (if they are on one).
+    pub outbound: Arc<dyn Outbound>,
 }
 
 pub fn router(api: AgentApi) -> Router {
@@ -362,6 +364,7 @@ pub async fn send(
     }
     let message = Message::new(handoff.conversation_id, Role::Agent, text);
     api.conversations.append_message(&message).await?;
+    api.outbound.deliver(&message).await?;
     Ok(ApiJson(message))
 }
 

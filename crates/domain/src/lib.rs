@@ -49,7 +49,7 @@ pub use handoff::{
 pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId};
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
 pub use messaging::{
-    ChannelStore, ChannelThread, InboundMessage, NewOutboxItem, NoOutbound, Outbound,
-    OutboxCounts, OutboxItem,
+    ChannelStore, ChannelThread, InboundMessage, NewOutboxItem, NoOutbound, Outbound, OutboxCounts,
+    OutboxItem,
 };
 pub use store::ConversationStore;

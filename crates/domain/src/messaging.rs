@@ -96,8 +96,10 @@ pub trait ChannelStore: Send + Sync {
     async fn record_inbound(&self, message: &InboundMessage) -> Result<bool, DomainError>;
 
     /// Received messages not yet handled, oldest first, at most `limit`.
-    async fn pending_inbound(&self, limit: usize)
-    -> Result<Vec<(i64, InboundMessage)>, DomainError>;
+    async fn pending_inbound(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(i64, InboundMessage)>, DomainError>;
 
     /// How many received messages wait to be handled.
     async fn inbound_backlog(&self) -> Result<u64, DomainError>;
@@ -105,8 +107,11 @@ pub trait ChannelStore: Send + Sync {
     /// Marks a received message handled (`error: None`) or given up on.
     async fn finish_inbound(&self, seq: i64, error: Option<&str>) -> Result<(), DomainError>;
 
-    async fn thread(&self, channel: Channel, key: &str)
-    -> Result<Option<ChannelThread>, DomainError>;
+    async fn thread(
+        &self,
+        channel: Channel,
+        key: &str,
+    ) -> Result<Option<ChannelThread>, DomainError>;
 
     /// The newest thread continuing this conversation, if it came from a messaging channel.
     async fn thread_of_conversation(

@@ -34,8 +34,11 @@ fn channel(row: &SqliteRow) -> Result<Channel, DomainError> {
 
 fn conversation_id(row: &SqliteRow) -> Result<Option<ConversationId>, DomainError> {
     let text: Option<String> = get(row, "conversation_id")?;
-    text.map(|t| t.parse().map_err(|e| corrupt(format!("conversation_id {t:?}: {e}"))))
-        .transpose()
+    text.map(|t| {
+        t.parse()
+            .map_err(|e| corrupt(format!("conversation_id {t:?}: {e}")))
+    })
+    .transpose()
 }
 
 fn thread(row: &SqliteRow) -> Result<ChannelThread, DomainError> {
@@ -95,22 +98,25 @@ impl ChannelStore for SqliteStore {
     }
 
     async fn inbound_backlog(&self) -> Result<u64, DomainError> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM channel_inbound WHERE status = 'pending'")
-            .fetch_one(&self.reader)
-            .await
-            .map_err(db_error)?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM channel_inbound WHERE status = 'pending'")
+                .fetch_one(&self.reader)
+                .await
+                .map_err(db_error)?;
         Ok(n.max(0) as u64)
     }
 
     async fn finish_inbound(&self, seq: i64, error: Option<&str>) -> Result<(), DomainError> {
-        sqlx::query("UPDATE channel_inbound SET status = ?, error = ?, handled_at = ? WHERE seq = ?")
-            .bind(if error.is_some() { "failed" } else { "done" })
-            .bind(error.map(short))
-            .bind(to_millis(warmline_domain::conversation::now()))
-            .bind(seq)
-            .execute(&self.writer)
-            .await
-            .map_err(db_error)?;
+        sqlx::query(
+            "UPDATE channel_inbound SET status = ?, error = ?, handled_at = ? WHERE seq = ?",
+        )
+        .bind(if error.is_some() { "failed" } else { "done" })
+        .bind(error.map(short))
+        .bind(to_millis(warmline_domain::conversation::now()))
+        .bind(seq)
+        .execute(&self.writer)
+        .await
+        .map_err(db_error)?;
         Ok(())
     }
 
