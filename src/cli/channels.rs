@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::time::Duration;
 use warmline_channels::MessagingConfig;
+use warmline_channels::email::EmailConfig;
 use warmline_channels::messaging::OutboxConfig;
 use warmline_channels::slack::SlackConfig;
 use warmline_channels::telegram::{Telegram, TelegramConfig};
@@ -12,7 +13,7 @@ use warmline_channels::twilio::TwilioConfig;
 use warmline_channels::whatsapp::WhatsAppConfig;
 
 /// Messaging apps. Webhooks: `/webhooks/telegram`, `/webhooks/whatsapp`, `/webhooks/twilio`
-/// (+ `/webhooks/twilio/status`), `/webhooks/slack/events`.
+/// (+ `/webhooks/twilio/status`), `/webhooks/slack/events`, `/webhooks/email`.
 #[derive(Debug, Args)]
 pub struct ChannelArgs {
     #[command(flatten)]
@@ -86,6 +87,24 @@ pub struct ChannelArgs {
     /// Slack: messages sent per second at most.
     #[arg(long, env = "WARMLINE_SLACK_RATE", default_value_t = 1)]
     pub slack_rate: u32,
+
+    /// Email: the password of the inbound webhook's HTTP Basic auth (put it in the
+    /// inbound-parse service's webhook URL: https://inbound:SECRET@HOST/webhooks/email).
+    #[arg(long, env = "WARMLINE_EMAIL_WEBHOOK_SECRET", hide_env_values = true)]
+    pub email_webhook_secret: Option<String>,
+
+    /// Email: the SMTP server for replies: smtp://HOST:25, smtp://USER:PASS@HOST:587?tls=required
+    /// or smtps://USER:PASS@HOST.
+    #[arg(long, env = "WARMLINE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Email: the sender of replies, e.g. "Support <help@example.com>".
+    #[arg(long, env = "WARMLINE_EMAIL_FROM")]
+    pub email_from: Option<String>,
+
+    /// Email: replies sent per second at most.
+    #[arg(long, env = "WARMLINE_EMAIL_RATE", default_value_t = 5)]
+    pub email_rate: u32,
 
     /// Outbox: seconds before the first retry of a failed send (doubled on each further one).
     #[arg(long, env = "WARMLINE_OUTBOX_RETRY_BASE_SECS", default_value_t = 2.0)]
@@ -171,8 +190,23 @@ impl ChannelArgs {
                 rate_per_second: self.slack_rate,
             })
         })();
+        let email = (|| {
+            let from = self.email_from.clone()?;
+            let domain = from
+                .rsplit_once('@')
+                .map(|(_, d)| d.trim_end_matches('>').to_owned())
+                .unwrap_or_else(|| "warmline.local".into());
+            Some(EmailConfig {
+                webhook_secret: self.email_webhook_secret.clone()?,
+                smtp_url: self.smtp_url.clone()?,
+                from,
+                message_id_domain: domain,
+                rate_per_second: self.email_rate,
+            })
+        })();
         MessagingConfig {
             telegram: self.telegram.config(),
+            email,
             whatsapp,
             twilio,
             slack,

@@ -7,6 +7,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod email;
 mod fake;
 mod outbox;
 mod slack;

@@ -11,9 +11,11 @@
 //!   message handled once), chat threads mapped to conversations, the outbox with retries
 //!   and rate limits, per-channel formatting.
 //! - [`telegram`], [`whatsapp`], [`twilio`] (SMS), [`slack`]: one module per app: verify
-//!   and parse its webhooks, render and send its messages.
+//!   and parse its webhooks, render and send its messages; [`email`]: a parsed-email JSON
+//!   webhook in, SMTP out.
 
 pub mod agents;
+pub mod email;
 pub mod error;
 pub mod messaging;
 pub mod rest;
@@ -30,4 +32,6 @@ pub use messaging::{Messaging, MessagingConfig};
 pub enum ChannelsError {
     #[error("cannot build the HTTP client for provider APIs: {0}")]
     Http(String),
+    #[error("bad channel configuration: {0}")]
+    Config(String),
 }

@@ -21,7 +21,7 @@ mod inbound;
 mod outbox;
 pub mod sign;
 
-use crate::{slack, telegram, twilio, whatsapp};
+use crate::{email, slack, telegram, twilio, whatsapp};
 use async_trait::async_trait;
 use axum::Router;
 use format::Outgoing;
@@ -63,6 +63,11 @@ pub trait Provider: Send + Sync {
     fn render(&self, address: &Value, out: &Outgoing) -> Vec<Value>;
     /// Sends one rendered request; the provider's id of the sent message on success.
     async fn send(&self, payload: &Value) -> Result<Option<String>, SendError>;
+    /// Another key under which the chat of a rendered request is known from then on (email:
+    /// our `Message-ID`, which the customer's reply refers to).
+    fn alias(&self, _payload: &Value) -> Option<String> {
+        None
+    }
 }
 
 /// Which messaging apps to run, and how. A channel that is `None` is not mounted.
@@ -72,6 +77,7 @@ pub struct MessagingConfig {
     pub whatsapp: Option<whatsapp::WhatsAppConfig>,
     pub twilio: Option<twilio::TwilioConfig>,
     pub slack: Option<slack::SlackConfig>,
+    pub email: Option<email::EmailConfig>,
     pub outbox: OutboxConfig,
     /// Received messages waiting to be handled beyond which webhooks answer 503 (providers
     /// retry later).
@@ -84,6 +90,7 @@ impl MessagingConfig {
             || self.whatsapp.is_some()
             || self.twilio.is_some()
             || self.slack.is_some()
+            || self.email.is_some()
     }
 }
 
@@ -159,8 +166,9 @@ impl Inner {
             tracing::warn!(channel = %thread.channel, "no provider configured for this channel; message not delivered");
             return Ok(());
         };
-        let items: Vec<NewOutboxItem> = provider
-            .render(&thread.address, out)
+        let payloads = provider.render(&thread.address, out);
+        let aliases: Vec<String> = payloads.iter().filter_map(|p| provider.alias(p)).collect();
+        let items: Vec<NewOutboxItem> = payloads
             .into_iter()
             .map(|payload| NewOutboxItem {
                 channel: thread.channel,
@@ -176,6 +184,13 @@ impl Inner {
             out.options.as_slice(),
         ));
         self.store.enqueue(&items, options).await?;
+        for key in aliases {
+            let alias = ChannelThread {
+                key,
+                ..thread.clone()
+            };
+            self.store.save_thread(&alias).await?;
+        }
         self.outbox_wake.notify_one();
         Ok(())
     }
@@ -229,6 +244,11 @@ impl Messaging {
             let p = Arc::new(slack::Slack::new(c, http.clone()));
             router = router.merge(slack::router(p.clone(), inbox.clone()));
             providers.insert(Channel::Slack, p);
+        }
+        if let Some(c) = config.email {
+            let p = Arc::new(email::Email::new(c, config.outbox.send_timeout)?);
+            router = router.merge(email::router(p.clone(), inbox.clone()));
+            providers.insert(Channel::Email, p);
         }
         let inner = Arc::new(Inner {
             dialog,
