@@ -138,7 +138,7 @@ pub trait ChannelStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<OutboxItem>, DomainError>;
 
-    /// When the earliest pending item is due, if any is pending.
+    /// When the next item [`Self::due_outbox`] would hand out is due, if any is pending.
     async fn next_outbox_due(&self) -> Result<Option<OffsetDateTime>, DomainError>;
 
     /// The item was delivered; the provider knows it as `provider_message_id`.

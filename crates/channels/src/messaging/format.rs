@@ -381,4 +381,20 @@ mod tests {
         assert_eq!(split("abcdefgh", 3), vec!["abc", "def", "gh"]);
         assert_eq!(split("ééééé", 2), vec!["éé", "éé", "é"]);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn every_part_fits_and_no_word_is_lost(
+            text in "([a-zé]{1,12}[ .\n]{1,2}){0,80}",
+            max in 8usize..200,
+        ) {
+            let out = Outgoing { text: text.clone(), ..Outgoing::default() };
+            let parts = format_parts(&out, Flavour::Plain, false, max);
+            for p in &parts {
+                proptest::prop_assert!(p.chars().count() <= max, "{p:?} over {max}");
+            }
+            let words = |s: &str| s.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()).map(str::to_owned).collect::<Vec<_>>().concat();
+            proptest::prop_assert_eq!(words(&parts.join(" ")), words(&text));
+        }
+    }
 }

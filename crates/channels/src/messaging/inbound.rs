@@ -100,7 +100,13 @@ async fn handle_one(inner: &Inner, seq: i64, message: &InboundMessage) -> bool {
 
 async fn turn(inner: &Inner, message: &InboundMessage) -> Result<(), DomainError> {
     let mut thread = thread_for(inner, message).await?;
-    let text = resolve_option(&message.text, &thread.options);
+    let mut text = resolve_option(&message.text, &thread.options);
+    // Emails and pasted texts can be longer than a turn takes: keep the beginning rather than
+    // refusing the whole message.
+    let max = inner.dialog.config().max_message_chars;
+    if text.chars().count() > max {
+        text = text.chars().take(max).collect();
+    }
     let turn = match inner.dialog.handle(thread.conversation_id, &text).await {
         Err(e) if e.code == ErrorCode::Conflict => {
             // Closed in the meantime: the customer starts over in a new conversation.

@@ -231,8 +231,13 @@ impl ChannelStore for SqliteStore {
     }
 
     async fn next_outbox_due(&self) -> Result<Option<OffsetDateTime>, DomainError> {
+        // Only each thread's oldest pending item counts: the ones behind it wait for it.
         let due: Option<i64> = sqlx::query_scalar(
-            "SELECT min(next_attempt_at) FROM channel_outbox WHERE status = 'pending'",
+            "SELECT min(o.next_attempt_at) FROM channel_outbox o
+             WHERE o.status = 'pending'
+               AND NOT EXISTS (SELECT 1 FROM channel_outbox p
+                               WHERE p.status = 'pending' AND p.channel = o.channel
+                                 AND p.thread_key = o.thread_key AND p.seq < o.seq)",
         )
         .fetch_one(&self.writer)
         .await
@@ -326,5 +331,144 @@ impl ChannelStore for SqliteStore {
             }
         }
         Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::Durability;
+    use serde_json::json;
+    use warmline_domain::ConversationStore;
+
+    fn inbound(id: &str) -> InboundMessage {
+        InboundMessage {
+            channel: Channel::Telegram,
+            provider_id: id.into(),
+            thread_key: "42".into(),
+            sender: "42".into(),
+            display_name: None,
+            text: "hello".into(),
+            address: json!({"chat_id": 42}),
+            locale: None,
+        }
+    }
+
+    fn item(thread: &str, n: i64) -> NewOutboxItem {
+        NewOutboxItem {
+            channel: Channel::Telegram,
+            thread_key: thread.into(),
+            conversation_id: None,
+            message_id: None,
+            payload: json!({ "n": n }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_provider_id_is_recorded_once_and_pending_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("warmline.db");
+        let store = SqliteStore::open(&path, Durability::Process).await.unwrap();
+        assert!(store.record_inbound(&inbound("1")).await.unwrap());
+        assert!(!store.record_inbound(&inbound("1")).await.unwrap());
+        assert!(store.record_inbound(&inbound("2")).await.unwrap());
+        let pending = store.pending_inbound(10).await.unwrap();
+        store.finish_inbound(pending[0].0, None).await.unwrap();
+        store.close().await;
+
+        let store = SqliteStore::open(&path, Durability::Process).await.unwrap();
+        let pending = store.pending_inbound(10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].1, inbound("2"));
+        assert_eq!(store.inbound_backlog().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn outbox_hands_out_each_threads_oldest_item_and_never_overtakes_a_retry() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let now = warmline_domain::conversation::now();
+        store
+            .enqueue(&[item("a", 1), item("a", 2), item("b", 3)], None)
+            .await
+            .unwrap();
+        let due = store.due_outbox(now, 10).await.unwrap();
+        let ns: Vec<i64> = due
+            .iter()
+            .map(|i| i.payload["n"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ns, [1, 3], "one per thread, the oldest");
+
+        // a/1 fails and waits a minute: a/2 must wait behind it; b/3 is sent.
+        store
+            .outbox_retry(due[0].seq, now + time::Duration::minutes(1), "down")
+            .await
+            .unwrap();
+        store.outbox_sent(due[1].seq, Some("m3")).await.unwrap();
+        assert!(store.due_outbox(now, 10).await.unwrap().is_empty());
+        let next = store.next_outbox_due().await.unwrap().unwrap();
+        assert_eq!(next, now + time::Duration::minutes(1));
+
+        let later = store.due_outbox(next, 10).await.unwrap();
+        assert_eq!(later.len(), 1);
+        assert_eq!(
+            (later[0].payload["n"].as_i64(), later[0].attempts),
+            (Some(1), 1)
+        );
+        store.outbox_failed(later[0].seq, "gone").await.unwrap();
+        let last = store.due_outbox(next, 10).await.unwrap();
+        assert_eq!(last[0].payload["n"], 2);
+        assert!(
+            store
+                .outbox_delivery(Channel::Telegram, "m3", "read")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .outbox_delivery(Channel::Slack, "m3", "read")
+                .await
+                .unwrap()
+        );
+        let counts = store.outbox_counts().await.unwrap();
+        assert_eq!((counts.pending, counts.sent, counts.failed), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn threads_map_chats_to_conversations_and_keep_options() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let conversation = store
+            .create_conversation(warmline_domain::NewConversation {
+                channel: Channel::Telegram,
+                locale: "en".into(),
+                customer_id: None,
+            })
+            .await
+            .unwrap();
+        let thread = ChannelThread {
+            channel: Channel::Telegram,
+            key: "42".into(),
+            conversation_id: conversation.id,
+            address: json!({"chat_id": 42}),
+            options: Vec::new(),
+        };
+        store.save_thread(&thread).await.unwrap();
+        let options = vec!["Talk to a person".to_owned()];
+        store
+            .enqueue(&[item("42", 1)], Some((Channel::Telegram, "42", &options)))
+            .await
+            .unwrap();
+        let found = store
+            .thread(Channel::Telegram, "42")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.options, options);
+        let by_conversation = store
+            .thread_of_conversation(conversation.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_conversation.key, "42");
+        assert!(store.thread(Channel::Slack, "42").await.unwrap().is_none());
     }
 }
