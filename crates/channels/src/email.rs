@@ -140,9 +140,10 @@ impl Provider for Email {
             .map_err(|e| SendError::Permanent(format!("cannot build the email: {e}")))?;
         match self.smtp.send(message).await {
             Ok(_) => Ok(Some(field("message_id"))),
-            Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
+            // SMTP answers can quote the address: "status smtp" is what the logs show.
+            Err(e) if e.is_permanent() => Err(SendError::Permanent(format!("status smtp: {e}"))),
             Err(e) => Err(SendError::Retry {
-                reason: e.to_string(),
+                reason: format!("status smtp: {e}"),
                 after: None,
             }),
         }

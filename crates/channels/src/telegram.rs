@@ -250,5 +250,8 @@ async fn webhook(
         answer = json!({"method": "answerCallbackQuery", "callback_query_id": q.id});
     }
     inbox.accept(&messages).await?;
+    if answer.is_null() {
+        return Ok(axum::http::StatusCode::OK.into_response());
+    }
     Ok(axum::Json(answer).into_response())
 }

@@ -146,18 +146,31 @@ async fn deliver(inner: &Inner, item: OutboxItem, limiter: Option<Arc<DefaultDir
         {
             metrics::counter!("warmline_channel_outbox_total", "channel" => channel, "result" => "retry").increment(1);
             let delay = inner.outbox.backoff(item.attempts, after);
-            tracing::warn!(error = %reason, retry_in_seconds = delay.as_secs_f64(), "send failed; will retry");
+            tracing::warn!(
+                error = loggable(&reason),
+                retry_in_seconds = delay.as_secs_f64(),
+                "send failed; will retry"
+            );
             let next = warmline_domain::conversation::now() + delay;
             inner.store.outbox_retry(item.seq, next, &reason).await
         }
         Err(SendError::Retry { reason, .. } | SendError::Permanent(reason)) => {
             metrics::counter!("warmline_channel_outbox_total", "channel" => channel, "result" => "failed").increment(1);
-            tracing::error!(error = %reason, "send failed for good");
+            tracing::error!(error = loggable(&reason), "send failed for good");
             inner.store.outbox_failed(item.seq, &reason).await
         }
     };
     if let Err(e) = recorded {
         tracing::warn!(error = %e, "cannot record the outcome of a send");
+    }
+}
+
+/// What of a send error may be logged: provider error bodies can quote phone numbers or
+/// addresses, so logs get the status only (the whole text is kept on the outbox row).
+fn loggable(reason: &str) -> &str {
+    match reason.split_once(": ") {
+        Some((status, _)) if status.starts_with("status ") => status,
+        _ => reason,
     }
 }
 
