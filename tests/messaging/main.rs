@@ -108,3 +108,31 @@ pub async fn post(
     }
     request.send().await.unwrap()
 }
+
+/// A channel without its secrets is not mounted: its webhook is 404, never an open door.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unconfigured_channels_are_not_mounted() {
+    let fake = fake::Fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.telegram = Some(telegram::telegram(&fake));
+    let server = serve(dir.path(), cfg).await;
+    for path in [
+        "/webhooks/whatsapp",
+        "/webhooks/twilio",
+        "/webhooks/slack/events",
+        "/webhooks/email",
+    ] {
+        let r = post(&server.url(path), "application/json", &[], "{}").await;
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let r = post(
+        &server.url("/webhooks/telegram"),
+        "application/json",
+        &[],
+        "{}",
+    )
+    .await;
+    assert_eq!(r.status(), 401, "mounted, and refusing unsigned updates");
+    server.stop().await;
+}

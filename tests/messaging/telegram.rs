@@ -278,3 +278,48 @@ async fn set_webhook_registers_the_url_and_secret() {
     assert_eq!(body["url"], "https://bot.example.com/webhooks/telegram");
     assert_eq!(body["secret_token"], SECRET);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sets_the_webhook_and_names_missing_settings() {
+    let fake = Fake::start().await;
+    let run = |with_token: bool| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_warmline"));
+        cmd.args([
+            "channels",
+            "telegram",
+            "set-webhook",
+            "--public-url",
+            "https://bot.example.com/",
+        ])
+        .env_remove("WARMLINE_TELEGRAM_TOKEN")
+        .env("WARMLINE_TELEGRAM_SECRET", SECRET)
+        .env("WARMLINE_TELEGRAM_API_BASE", &fake.base);
+        if with_token {
+            cmd.env("WARMLINE_TELEGRAM_TOKEN", TOKEN);
+        }
+        cmd.output()
+    };
+    let missing = run(false).await.unwrap();
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("WARMLINE_TELEGRAM_TOKEN"), "{stderr}");
+
+    let ok = run(true).await.unwrap();
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        stdout.contains("https://bot.example.com/webhooks/telegram"),
+        "{stdout}"
+    );
+    let body = fake.served()[0].json();
+    assert_eq!(body["url"], "https://bot.example.com/webhooks/telegram");
+    assert_eq!(body["secret_token"], SECRET);
+    assert!(
+        !stdout.contains(TOKEN) && !stdout.contains(SECRET),
+        "secrets printed: {stdout}"
+    );
+}
