@@ -322,3 +322,72 @@ async fn notify(
     hook.inbox.accept(&messages).await?;
     Ok(axum::http::StatusCode::OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(options: &[&str]) -> Vec<Value> {
+        let wa = WhatsApp::new(
+            WhatsAppConfig {
+                app_secret: "s".into(),
+                verify_token: "v".into(),
+                access_token: "t".into(),
+                api_base: "http://x".into(),
+                rate_per_second: 1,
+            },
+            reqwest::Client::new(),
+        );
+        let out = Outgoing {
+            text: "Pick one.".into(),
+            options: options.iter().map(|o| o.to_string()).collect(),
+            ..Outgoing::default()
+        };
+        wa.render(&json!({"to": "1650", "phone_number_id": "99"}), &out)
+    }
+
+    #[test]
+    fn options_become_buttons_then_a_list_then_numbered_text() {
+        let buttons = &render(&["Yes", "No"])[0];
+        assert_eq!(buttons["phone_number_id"], "99");
+        let m = &buttons["message"];
+        assert_eq!(m["interactive"]["type"], "button");
+        assert_eq!(m["interactive"]["action"]["buttons"][1]["reply"]["id"], "2");
+
+        let long = "A much longer option title than twenty";
+        let list = &render(&["Yes", long])[0]["message"]["interactive"];
+        assert_eq!(list["type"], "list");
+        let row = &list["action"]["sections"][0]["rows"][1];
+        assert_eq!(row["id"], "2");
+        assert_eq!(
+            row["title"].as_str().unwrap().chars().count(),
+            MAX_ROW_TITLE
+        );
+
+        let many: Vec<String> = (1..=11).map(|n| format!("Option {n}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let text = &render(&many)[0]["message"];
+        assert_eq!(text["type"], "text");
+        assert!(
+            text["text"]["body"]
+                .as_str()
+                .unwrap()
+                .contains("11. Option 11")
+        );
+    }
+
+    #[test]
+    fn signatures_cover_the_exact_body() {
+        let body = br#"{"entry":[]}"#;
+        let good = format!("sha256={}", hex::encode(hmac_sha256(b"secret", &[body])));
+        assert!(signature_ok("secret", Some(&good), body));
+        assert!(!signature_ok("secret", Some(&good), br#"{"entry": []}"#));
+        assert!(!signature_ok("other", Some(&good), body));
+        assert!(!signature_ok(
+            "secret",
+            Some(good.trim_start_matches("sha256=")),
+            body
+        ));
+        assert!(!signature_ok("secret", None, body));
+    }
+}
