@@ -8,7 +8,8 @@
 //! SignatureVerifier, `twilio` RequestValidator) from tests/peers/.venv when present.
 //!
 //! Run: `cargo bench --bench webhooks` (env: WEBHOOK_REQUESTS per channel, default 3000;
-//! WEBHOOK_CLIENTS, default 32). Figures in benches/RESULTS.md.
+//! WEBHOOK_CLIENTS, default 32; WEBHOOK_PEER_URL: also load a peer's Slack webhook, e.g.
+//! benches/peers/webhook/app.py). Figures in benches/RESULTS.md.
 
 use axum::Router;
 use base64::Engine;
@@ -352,6 +353,15 @@ print(f"twilio RequestValidator.validate: {n / (time.perf_counter() - t):,.0f}/s
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Waits until the previous channel's messages are handled, so that each run's background
+/// work is its own.
+async fn drain(warmline: &Warmline) {
+    use warmline_domain::ChannelStore;
+    while warmline.state.store.inbound_backlog().await.unwrap_or(0) > 0 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let requests = env_usize("WEBHOOK_REQUESTS", 3000);
@@ -393,7 +403,10 @@ async fn main() {
     let router = app(warmline.state.clone(), &limits);
     tokio::spawn(run(listener, router, std::future::pending()));
 
-    println!("\nwebhooks: {requests} signed requests per channel, {clients} clients, fresh ids");
+    println!(
+        "\nwebhooks: {requests} signed requests per channel, {clients} clients, fresh ids \
+         (each run starts with no backlog; the dialog turns run in the background)"
+    );
     println!("| channel | requests/s | p50 ms | p99 ms | non-2xx |");
     println!("| --- | ---: | ---: | ---: | ---: |");
     let channels: [(&str, Maker); 5] = [
@@ -404,10 +417,22 @@ async fn main() {
         ("email", Box::new(email)),
     ];
     for (name, make) in channels {
+        drain(&warmline).await;
         let batch: Vec<Prepared> = (0..requests).map(|i| make(i + 1)).collect();
         let (rps, p50, p99, errors) = load(&base, batch, clients).await;
         println!(
             "| {name} | {rps:.0} | {:.2} | {:.2} | {errors} |",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+    // The same Slack load against a peer server, when one is given (benches/peers/webhook).
+    if let Ok(peer) = std::env::var("WEBHOOK_PEER_URL") {
+        drain(&warmline).await;
+        let batch: Vec<Prepared> = (0..requests).map(|i| slack(i + 1)).collect();
+        let (rps, p50, p99, errors) = load(peer.trim_end_matches('/'), batch, clients).await;
+        println!(
+            "| slack, peer at {peer} | {rps:.0} | {:.2} | {:.2} | {errors} |",
             p50.as_secs_f64() * 1e3,
             p99.as_secs_f64() * 1e3
         );
