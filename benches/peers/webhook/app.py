@@ -4,7 +4,7 @@ window with slack_sdk's SignatureVerifier, then record the event once (SQLite in
 INSERT OR IGNORE on the event id, committed before the answer). It runs no dialog turn and
 sends no reply; Warmline does both in the background while it is measured.
 
-Run (benches/peers/setup.sh, then `pip install slack-sdk==3.47.0` into benches/peers/.venv):
+Run (benches/peers/setup.sh, then `benches/peers/.venv/bin/pip install -r benches/peers/webhook/requirements.txt`):
     SLACK_SIGNING_SECRET=bench-secret-0123456789abcdef PEER_DB=/tmp/peer.db \
     benches/peers/.venv/bin/uvicorn --app-dir benches/peers/webhook app:app --port 8700 --log-level warning
 """
