@@ -24,6 +24,7 @@ async fn open(data: &Path) -> Warmline {
         embedder: None,
         generator: None,
         crm: None,
+        messaging: Default::default(),
     };
     let warmline = Warmline::open(&settings, &mut |_, _, _| {})
         .await

@@ -5,6 +5,9 @@
 //! - [`app`]: the axum router (REST chat API, ops routes, article pages) with its limits.
 //! - [`run`]: serves a router on a listener until a shutdown future resolves.
 //! - [`http`], [`limits`], [`telemetry`]: ops routes, backpressure, logs and metrics.
+//! - Messaging apps (`warmline_channels::Messaging`): webhooks under `/webhooks/...`, their
+//!   inbound and outbox workers started by [`Warmline::open`] and stopped by
+//!   [`Warmline::close`].
 //!
 //! ```text
 //! HTTP ─► limits (rate, in-flight, body size) ─► channels::rest ─► dialog::Dialog
@@ -30,13 +33,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
+use warmline_channels::{Messaging, MessagingConfig};
 use warmline_dialog::events::{InProcessBus, Publishing};
 use warmline_dialog::moments::{Detector, Policy};
 use warmline_dialog::routing::Routing;
 use warmline_dialog::summary::Summarizer;
 use warmline_dialog::switchboard::{Sweeper, Switchboard};
 use warmline_dialog::{Dialog, DialogConfig, Grounded};
-use warmline_domain::{ConversationStore, Embedder, EventBus, Generator};
+use warmline_domain::{ConversationStore, Embedder, EventBus, Generator, NoOutbound, Outbound};
 use warmline_models::{ChatModel, EmbedderHandle, GeneratorHandle, Manifest, MiniLm, Role};
 use warmline_retrieval::watch::WatchHandle;
 use warmline_retrieval::{
@@ -72,6 +76,9 @@ pub struct Settings {
     pub generator: Option<Arc<dyn Generator>>,
     /// Where customers are looked up; `None`: the built-in CRM on the store's tables.
     pub crm: Option<Arc<dyn warmline_domain::crm::CrmConnector>>,
+    /// Messaging apps (WhatsApp, Telegram, SMS, Slack): those configured are mounted under
+    /// `/webhooks/...` and their workers run.
+    pub messaging: MessagingConfig,
 }
 
 /// Shared state of the HTTP handlers.
@@ -89,6 +96,8 @@ pub struct AppState {
     /// Set to `true` at shutdown: the agent console's live feeds close.
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
     pub metrics: PrometheusHandle,
+    /// The running messaging channels, when any is configured.
+    pub messaging: Option<Messaging>,
 }
 
 /// An opened Warmline: store, index and watcher, ready to serve.
@@ -106,6 +115,15 @@ impl Warmline {
     /// Article files that could not be used, as of the last sync.
     pub fn problems(&self) -> Vec<ArticleProblem> {
         self.state.knowledge.index().catalog().problems.clone()
+    }
+
+    /// Stops the messaging workers (what is pending stays queued for the next start) and
+    /// closes the store.
+    pub async fn close(&self) {
+        if let Some(messaging) = &self.state.messaging {
+            messaging.shutdown().await;
+        }
+        self.state.store.close().await;
     }
 
     /// Opens the data dir (creating it), the store and the index, and brings the index in
@@ -177,6 +195,16 @@ impl Warmline {
             .with_handoffs(handoffs.clone())
             .with_crm(Arc::new(crm))
             .with_journeys(journey_library, store.clone());
+        let messaging = if settings.messaging.any() {
+            Some(Messaging::start(
+                settings.messaging.clone(),
+                dialog.clone(),
+                store.clone(),
+                conversations.clone(),
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
             state: AppState {
                 dialog,
@@ -187,6 +215,7 @@ impl Warmline {
                 bus,
                 closing: Arc::new(tokio::sync::watch::Sender::new(false)),
                 metrics: telemetry::metrics(),
+                messaging,
             },
             sync,
             journey_problems,
@@ -306,6 +335,10 @@ pub fn load_embedder(models_dir: &Path) -> anyhow::Result<Arc<dyn Embedder>> {
 pub fn app(state: AppState, limits: &HttpLimits) -> Router {
     let gate = limits::Gate::new(limits);
     gate.sweep_idle_clients();
+    let outbound: Arc<dyn Outbound> = match &state.messaging {
+        Some(messaging) => Arc::new(messaging.clone()),
+        None => Arc::new(NoOutbound),
+    };
     let agents = warmline_channels::agents::AgentApi::new(
         state.handoffs.clone(),
         state.conversations.clone(),
@@ -313,7 +346,15 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
         state.bus.clone(),
         MAX_AGENT_SOCKETS,
     )
-    .closing_on(state.closing.subscribe());
+    .closing_on(state.closing.subscribe())
+    .with_outbound(outbound);
+    // Providers' webhooks: not behind the per-client rate limit (a provider sends every
+    // customer's messages from a few addresses); the inbound backlog limit protects instead.
+    let webhooks = state
+        .messaging
+        .as_ref()
+        .map(Messaging::router)
+        .unwrap_or_default();
     let api = warmline_channels::rest::router(state.dialog.clone())
         .merge(warmline_channels::agents::router(agents))
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
@@ -329,6 +370,7 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
         .route("/kb/{id}", get(http::kb_article))
         .with_state(state)
         .nest("/v1", api)
+        .merge(webhooks)
         .fallback(warmline_channels::error::not_found)
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
         .layer(axum::middleware::from_fn(http::track))

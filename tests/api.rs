@@ -441,6 +441,7 @@ async fn two_servers_cannot_share_a_data_dir_but_run_side_by_side() {
         embedder: None,
         generator: None,
         crm: None,
+        messaging: Default::default(),
     };
     let err = warmline::Warmline::open(&settings, &mut |_, _, _| {})
         .await

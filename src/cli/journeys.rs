@@ -66,6 +66,7 @@ pub async fn test(args: TestArgs) -> anyhow::Result<()> {
         embedder: None,
         generator: None,
         crm: None,
+        messaging: Default::default(),
     };
     let warmline = Warmline::open(&settings, &mut |_, _, _| {}).await?;
     for p in &warmline.journey_problems {

@@ -10,6 +10,7 @@ macro_rules! say {
     }};
 }
 
+mod channels;
 mod journeys;
 mod models;
 
@@ -56,7 +57,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: chat API, article pages, health and metrics.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Answer one question from the knowledge base and print the answer with its sources.
     Ask(AskArgs),
     /// Bring the search index in step with the knowledge folder (only changed articles are
@@ -77,6 +78,9 @@ pub enum Command {
     /// The built-in CRM (customers, orders, cases in the store's own tables).
     #[command(subcommand)]
     Crm(CrmCommand),
+    /// Messaging-app set-up (Telegram's webhook).
+    #[command(subcommand)]
+    Channels(channels::ChannelsCommand),
     /// Run conversation scripts (YAML: customer turns and what to expect) against the real
     /// dialog manager, on a throwaway data dir. Exits non-zero when one fails.
     Test(journeys::TestArgs),
@@ -278,6 +282,9 @@ pub struct ServeArgs {
     /// Don't watch the knowledge folder for changes.
     #[arg(long, env = "WARMLINE_NO_WATCH")]
     pub no_watch: bool,
+
+    #[command(flatten)]
+    pub channels: channels::ChannelArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -430,7 +437,7 @@ fn parse_channel(s: &str) -> Result<Channel, String> {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Ask(args) => ask(args).await,
         Command::Index(args) => index(args).await,
         Command::Eval(args) => eval(args).await,
@@ -441,6 +448,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crm(CrmCommand::Import(args)) => crm_import(args).await,
         Command::Test(args) => journeys::test(args).await,
         Command::Journeys(JourneysCommand::Check(args)) => journeys::check(args),
+        Command::Channels(command) => channels::run(command).await,
     }
 }
 
@@ -598,6 +606,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
             None => None,
         },
+        messaging: args.channels.config(&public_url),
     };
     let warmline = Warmline::open(&settings, &mut progress_bar()).await?;
     report_problems(&warmline.problems());
@@ -638,7 +647,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         closing.send_replace(true);
     })
     .await?;
-    warmline.state.store.close().await;
+    warmline.close().await;
     Ok(())
 }
 

@@ -27,7 +27,7 @@ impl TestServer {
     }
 
     pub async fn start_with(data_dir: &Path, knowledge: &Path, limits: HttpLimits) -> Self {
-        Self::start_full(data_dir, knowledge, limits, None).await
+        Self::start_full(data_dir, knowledge, limits, Default::default()).await
     }
 
     /// Serves the sample knowledge base with a chat model (for handoff summaries; answers
@@ -36,18 +36,44 @@ impl TestServer {
         data_dir: &Path,
         generator: std::sync::Arc<dyn warmline_domain::Generator>,
     ) -> Self {
-        Self::start_full(data_dir, &sample_knowledge(), unlimited(), Some(generator)).await
+        let knowledge = sample_knowledge();
+        Self::start_opts(
+            data_dir,
+            &knowledge,
+            unlimited(),
+            Default::default(),
+            Some(generator),
+        )
+        .await
     }
 
-    async fn start_full(
+    /// Serves with messaging channels configured.
+    pub async fn start_full(
         data_dir: &Path,
         knowledge: &Path,
         limits: HttpLimits,
+        messaging: warmline_channels::MessagingConfig,
+    ) -> Self {
+        Self::start_opts(data_dir, knowledge, limits, messaging, None).await
+    }
+
+    async fn start_opts(
+        data_dir: &Path,
+        knowledge: &Path,
+        limits: HttpLimits,
+        mut messaging: warmline_channels::MessagingConfig,
         generator: Option<std::sync::Arc<dyn warmline_domain::Generator>>,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
+        if let Some(twilio) = messaging
+            .twilio
+            .as_mut()
+            .filter(|t| t.public_url.is_empty())
+        {
+            twilio.public_url = base.clone();
+        }
         let settings = Settings {
             data_dir: data_dir.to_owned(),
             knowledge: knowledge.to_owned(),
@@ -57,6 +83,7 @@ impl TestServer {
             embedder: None,
             generator,
             crm: None,
+            messaging,
         };
         let warmline = Warmline::open(&settings, &mut |_, _, _| {}).await.unwrap();
         let router = app(warmline.state.clone(), &limits);
@@ -86,7 +113,7 @@ impl TestServer {
         if let Some(done) = self.done.take() {
             let _ = done.await;
         }
-        self.warmline.state.store.close().await;
+        self.warmline.close().await;
     }
 
     pub fn url(&self, path: &str) -> String {

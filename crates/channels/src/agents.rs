@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use warmline_dialog::Dialog;
 use warmline_domain::{
     Agent, ConversationStore, Disposition, DomainError, ErrorCode, EventBus, Handoff, HandoffId,
-    HandoffStatus, HandoffStore, Message, Role,
+    HandoffStatus, HandoffStore, Message, NoOutbound, Outbound, Role,
 };
 
 /// Sent to the customer when an agent closes the conversation.
@@ -53,6 +53,8 @@ pub struct AgentApi {
     pub sockets: Arc<tokio::sync::Semaphore>,
     /// Turns `true` when the server shuts down: live feeds close.
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// Delivers agent messages to the customer's messaging app (if they are on one).
+    pub outbound: Arc<dyn Outbound>,
 }
 
 impl AgentApi {
@@ -71,7 +73,14 @@ impl AgentApi {
             bus,
             sockets: Arc::new(tokio::sync::Semaphore::new(max_sockets)),
             closing: tokio::sync::watch::Sender::new(false).subscribe(),
+            outbound: Arc::new(NoOutbound),
         }
+    }
+
+    /// Sends agent messages to the customer's messaging app through `outbound`.
+    pub fn with_outbound(mut self, outbound: Arc<dyn Outbound>) -> Self {
+        self.outbound = outbound;
+        self
     }
 
     /// Closes the live feeds when `closing` turns `true`.
@@ -374,6 +383,7 @@ pub async fn send(
     }
     let message = Message::new(handoff.conversation_id, Role::Agent, text);
     api.conversations.append_message(&message).await?;
+    api.outbound.deliver(&message).await?;
     Ok(ApiJson(message))
 }
 

@@ -8,13 +8,34 @@
 //! - [`error`]: the one place where [`warmline_domain::ErrorCode`]s become HTTP statuses and
 //!   `{"error": {"code", "message"}}` bodies, including for malformed requests.
 //!
-//! Web widget, Direct Line, WhatsApp, Telegram, SMS, Slack and email follow (channels issue).
+//! - [`messaging`]: what the messaging apps share: the durable inbound queue (each provider
+//!   message handled once), chat threads mapped to conversations, the outbox with retries
+//!   and rate limits, per-channel formatting.
+//! - [`telegram`], [`whatsapp`], [`twilio`] (SMS), [`slack`]: one module per app: verify
+//!   and parse its webhooks, render and send its messages; [`email`]: a parsed-email JSON
+//!   webhook in, SMTP out.
 
 pub mod agent_stats;
 pub mod agent_work;
 pub mod agent_ws;
 pub mod agents;
+pub mod email;
 pub mod error;
+pub mod messaging;
 pub mod rest;
+pub mod slack;
+pub mod telegram;
+pub mod twilio;
+pub mod whatsapp;
 
 pub use error::{ApiError, ApiJson};
+pub use messaging::{Messaging, MessagingConfig};
+
+/// Failure to set the channels up.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelsError {
+    #[error("cannot build the HTTP client for provider APIs: {0}")]
+    Http(String),
+    #[error("bad channel configuration: {0}")]
+    Config(String),
+}

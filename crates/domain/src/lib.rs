@@ -13,6 +13,8 @@
 //!   [`Memories`] trait.
 //! - [`handoff`]: handoffs to people, agents, and the [`HandoffStore`] trait.
 //! - [`events`]: live [`Event`]s and the [`EventBus`] trait (in-process today, NATS later).
+//! - [`messaging`]: messaging apps' inbound records, chat threads and outbox
+//!   ([`ChannelStore`]), and the [`Outbound`] hook for messages written outside a turn.
 //! - [`error`]: [`ErrorCode`] (stable, mapped to HTTP in one place) and [`DomainError`].
 //!
 //! This crate holds types and traits only: no IO, no axum, tantivy or sqlx.
@@ -27,6 +29,7 @@ pub mod handoff;
 pub mod ids;
 pub mod knowledge;
 pub mod memory;
+pub mod messaging;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -53,4 +56,8 @@ pub use handoff::{
 pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId, TicketId};
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
 pub use memory::{JourneyProgress, Memories, Memory, MemoryKey};
+pub use messaging::{
+    ChannelStore, ChannelThread, InboundMessage, NewOutboxItem, NoOutbound, Outbound, OutboxCounts,
+    OutboxItem,
+};
 pub use store::ConversationStore;

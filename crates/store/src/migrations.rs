@@ -29,6 +29,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "routing",
         include_str!("../migrations/sqlite/0005_routing.sql"),
     ),
+    (
+        6,
+        "channels",
+        include_str!("../migrations/sqlite/0006_channels.sql"),
+    ),
 ];
 
 pub(crate) fn sqlite() -> Migrator {

@@ -460,6 +460,7 @@ impl ConversationStore for SqliteStore {
 
 mod handoffs;
 mod memory;
+mod messaging;
 mod routing;
 
 #[cfg(test)]

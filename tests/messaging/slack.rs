@@ -1,0 +1,164 @@
+//! Slack Events API: signatures made by `slack_sdk`'s SignatureVerifier, the 5-minute replay
+//! window, url_verification, replies in the message's thread, our own bot's messages ignored.
+
+use crate::fake::Fake;
+use crate::{config, eventually, post, python, serve};
+use serde_json::Value;
+use warmline_channels::slack::SlackConfig;
+
+const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+/// `v0=...` for `body` at `timestamp`, computed by slack_sdk.
+fn slack_signature(timestamp: i64, body: &str) -> String {
+    python(
+        "import sys\nfrom slack_sdk.signature import SignatureVerifier\n\
+         print(SignatureVerifier(sys.argv[1]).generate_signature(timestamp=sys.argv[2], body=sys.argv[3]))",
+        &[SECRET, &timestamp.to_string(), body],
+    )
+}
+
+async fn event(
+    base: &str,
+    body: &str,
+    timestamp: i64,
+    signature: &str,
+    retry: bool,
+) -> reqwest::Response {
+    let ts = timestamp.to_string();
+    let mut headers = vec![
+        ("x-slack-request-timestamp", ts.as_str()),
+        ("x-slack-signature", signature),
+    ];
+    if retry {
+        headers.push(("x-slack-retry-num", "1"));
+        headers.push(("x-slack-retry-reason", "http_timeout"));
+    }
+    post(
+        &format!("{base}/webhooks/slack/events"),
+        "application/json",
+        &headers,
+        body.to_owned(),
+    )
+    .await
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/messaging/fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_checks_signatures_and_replay_window_and_answers_in_the_thread() {
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.slack = Some(SlackConfig {
+        signing_secret: SECRET.into(),
+        bot_token: "xoxb-test".into(),
+        api_base: fake.base.clone(),
+        rate_per_second: 50,
+    });
+    let server = serve(dir.path(), cfg).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+
+    let challenge = r#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let ok = event(
+        &server.base,
+        challenge,
+        now,
+        &slack_signature(now, challenge),
+        false,
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+    let answer: Value = ok.json().await.unwrap();
+    assert_eq!(
+        answer["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+
+    let body = fixture("slack_message.json");
+    // Stale (a replay), tampered, or signed with another secret: refused.
+    let stale = now - 301;
+    assert_eq!(
+        event(
+            &server.base,
+            &body,
+            stale,
+            &slack_signature(stale, &body),
+            false
+        )
+        .await
+        .status(),
+        401
+    );
+    let tampered = body.replace("credit card", "gift card");
+    assert_eq!(
+        event(
+            &server.base,
+            &tampered,
+            now,
+            &slack_signature(now, &body),
+            false
+        )
+        .await
+        .status(),
+        401
+    );
+    assert_eq!(
+        event(&server.base, &body, now, "v0=deadbeef", false)
+            .await
+            .status(),
+        401
+    );
+
+    // Delivered, then retried by Slack: answered once, in the thread.
+    let signature = slack_signature(now, &body);
+    assert_eq!(
+        event(&server.base, &body, now, &signature, false)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        event(&server.base, &body, now, &signature, true)
+            .await
+            .status(),
+        200
+    );
+    let posts = || -> Vec<Value> {
+        fake.served()
+            .iter()
+            .filter(|r| r.path == "/chat.postMessage")
+            .inspect(|r| assert_eq!(r.authorization, "Bearer xoxb-test"))
+            .map(|r| r.json())
+            .collect()
+    };
+    let reply = eventually("the answer", async || posts().into_iter().next()).await;
+    assert_eq!(reply["channel"], "C0LAN2Q65");
+    assert_eq!(reply["thread_ts"], "1515449522.000016");
+    let text = reply["text"].as_str().unwrap();
+    assert!(
+        text.contains("3–5 business days") && text.contains("|"),
+        "{text}"
+    );
+
+    // Our own reply comes back as an event: never answered.
+    let bot = fixture("slack_bot_message.json");
+    assert_eq!(
+        event(&server.base, &bot, now, &slack_signature(now, &bot), false)
+            .await
+            .status(),
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(posts().len(), 1, "{:?}", posts());
+    server.stop().await;
+}
