@@ -11,21 +11,10 @@ use std::time::{Duration, Instant};
 use warmline::{Settings, Warmline};
 use warmline_dialog::{Dialog, Start};
 use warmline_domain::{Channel, ConversationId};
-use warmline_store::Durability;
 
 async fn open(data: &Path) -> Warmline {
     let knowledge = Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
-    let settings = Settings {
-        data_dir: data.to_owned(),
-        knowledge: knowledge.clone(),
-        public_url: "http://localhost".into(),
-        durability: Durability::Process,
-        watch: false,
-        embedder: None,
-        generator: None,
-        crm: None,
-        messaging: Default::default(),
-    };
+    let settings = Settings::local(data, &knowledge);
     let warmline = Warmline::open(&settings, &mut |_, _, _| {})
         .await
         .expect("the sample opens");

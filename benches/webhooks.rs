@@ -384,15 +384,12 @@ async fn main() {
         t.public_url = base.clone();
     }
     let settings = Settings {
-        data_dir: data.path().to_owned(),
-        knowledge: Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge"),
         public_url: base.clone(),
-        durability: warmline_store::Durability::Process,
-        watch: false,
-        embedder: None,
-        generator: None,
-        crm: None,
         messaging: config,
+        ..Settings::local(
+            data.path(),
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge"),
+        )
     };
     let warmline = Warmline::open(&settings, &mut |_, _, _| {}).await.unwrap();
     let limits = HttpLimits {

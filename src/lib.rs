@@ -81,6 +81,25 @@ pub struct Settings {
     pub messaging: MessagingConfig,
 }
 
+impl Settings {
+    /// A server on `data_dir` for the `knowledge` folder with every option at its quiet
+    /// default: words-only search, quoted answers, the built-in CRM, no messaging apps, no
+    /// file watching, links to `http://localhost`. For one-off commands, tests and benches.
+    pub fn local(data_dir: &Path, knowledge: &Path) -> Self {
+        Self {
+            data_dir: data_dir.to_owned(),
+            knowledge: knowledge.to_owned(),
+            public_url: "http://localhost".into(),
+            durability: Durability::Process,
+            watch: false,
+            embedder: None,
+            generator: None,
+            crm: None,
+            messaging: MessagingConfig::default(),
+        }
+    }
+}
+
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
 pub struct AppState {

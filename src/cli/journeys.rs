@@ -8,7 +8,6 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 use warmline_dialog::script;
-use warmline_store::Durability;
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
@@ -57,17 +56,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<()> {
 pub async fn test(args: TestArgs) -> anyhow::Result<()> {
     let scripts = script::load_dir(&args.dir)?;
     let data = tempfile::tempdir().context("cannot create a temporary data dir")?;
-    let settings = Settings {
-        data_dir: data.path().to_owned(),
-        knowledge: args.knowledge.clone(),
-        public_url: "http://localhost".into(),
-        durability: Durability::Process,
-        watch: false,
-        embedder: None,
-        generator: None,
-        crm: None,
-        messaging: Default::default(),
-    };
+    let settings = Settings::local(data.path(), &args.knowledge);
     let warmline = Warmline::open(&settings, &mut |_, _, _| {}).await?;
     for p in &warmline.journey_problems {
         notice(&format!("warning: journey skipped: {p}\n"));

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tokio::sync::oneshot;
 use warmline::{HttpLimits, Settings, Warmline, app, run};
-use warmline_store::Durability;
 
 pub fn sample_knowledge() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge")
@@ -75,15 +74,11 @@ impl TestServer {
             twilio.public_url = base.clone();
         }
         let settings = Settings {
-            data_dir: data_dir.to_owned(),
-            knowledge: knowledge.to_owned(),
             public_url: base.clone(),
-            durability: Durability::Process,
             watch: true,
-            embedder: None,
             generator,
-            crm: None,
             messaging,
+            ..Settings::local(data_dir, knowledge)
         };
         let warmline = Warmline::open(&settings, &mut |_, _, _| {}).await.unwrap();
         let router = app(warmline.state.clone(), &limits);

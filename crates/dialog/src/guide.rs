@@ -240,13 +240,7 @@ impl Dialog {
             mind.changed = true;
             return Ok(self.guided(conversation, mind, &journey, out).await);
         }
-        let mut reply = self.answer(conversation, &rest).await?;
-        if reply.kind == ReplyKind::NoAnswer {
-            // Not in the articles: the tasks the bot can do are options too.
-            let titles = mind.library.journeys().iter().map(|j| j.title.clone());
-            reply.suggestions.extend(titles);
-        }
-        Ok(self.plain(reply))
+        Ok(self.plain(self.answer(conversation, &rest).await?))
     }
 
     async fn in_journey(

@@ -200,17 +200,7 @@ impl Dialog {
     pub async fn handle(&self, id: ConversationId, text: &str) -> Result<Turn, DomainError> {
         let started = Instant::now();
         let text = self.validate(text)?;
-        let conversation = self
-            .store
-            .conversation(id)
-            .await?
-            .ok_or_else(|| DomainError::not_found(format!("no conversation with id {id}")))?;
-        if conversation.ownership == Ownership::Closed {
-            return Err(DomainError::new(
-                ErrorCode::Conflict,
-                "this conversation is closed; start a new one",
-            ));
-        }
+        let conversation = self.open_conversation(id).await?;
         let message = Message::from_customer(id, text);
         self.store.append_message(&message).await?;
         if conversation.ownership != Ownership::Bot {
@@ -312,6 +302,25 @@ impl Dialog {
             moment,
             queued,
         })
+    }
+
+    /// The conversation `id`, unless it is closed (`Conflict`) or unknown (`NotFound`).
+    pub(crate) async fn open_conversation(
+        &self,
+        id: ConversationId,
+    ) -> Result<Conversation, DomainError> {
+        let conversation = self
+            .store
+            .conversation(id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(format!("no conversation with id {id}")))?;
+        if conversation.ownership == Ownership::Closed {
+            return Err(DomainError::new(
+                ErrorCode::Conflict,
+                "this conversation is closed; start a new one",
+            ));
+        }
+        Ok(conversation)
     }
 
     /// The answer the bot would give to `text` in `conversation`'s context, without storing

@@ -3,9 +3,7 @@
 
 use crate::Dialog;
 use crate::switchboard::{CALL_ME_BACK, KEEP_WAITING, LEAVE_A_MESSAGE};
-use warmline_domain::{
-    ConversationId, DomainError, ErrorCode, Message, NewTicket, Ownership, Role, Ticket, TicketKind,
-};
+use warmline_domain::{ConversationId, DomainError, Message, NewTicket, Role, Ticket, TicketKind};
 
 /// Longest contact (phone number or email), in characters.
 pub const CONTACT_CHARS: usize = 200;
@@ -59,17 +57,8 @@ impl Dialog {
             .filter(|t| !t.trim().is_empty())
             .map(|t| self.validate(t))
             .transpose()?;
-        let conversation = self
-            .store
-            .conversation(id)
-            .await?
-            .ok_or_else(|| DomainError::not_found(format!("no conversation with id {id}")))?;
-        if conversation.ownership == Ownership::Closed {
-            return Err(DomainError::new(
-                ErrorCode::Conflict,
-                "this conversation is closed; start a new one",
-            ));
-        }
+        // Checks it exists and is open.
+        self.open_conversation(id).await?;
         let words = match text {
             Some(text) => {
                 self.store
