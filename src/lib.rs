@@ -214,6 +214,9 @@ impl Warmline {
             .with_handoffs(handoffs.clone())
             .with_crm(Arc::new(crm))
             .with_journeys(journey_library, store.clone());
+        if let Some(embedder) = &settings.embedder {
+            dialog = dialog.with_journey_embedder(embedder.clone());
+        }
         let messaging = if settings.messaging.any() {
             Some(Messaging::start(
                 settings.messaging.clone(),

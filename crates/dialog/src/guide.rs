@@ -240,7 +240,16 @@ impl Dialog {
             mind.changed = true;
             return Ok(self.guided(conversation, mind, &journey, out).await);
         }
-        Ok(self.plain(self.answer(conversation, &rest).await?))
+        let (reply, embedding) = self.answer_embedded(conversation, &rest).await?;
+        if let (Some(examples), Some(embedding)) = (&self.examples, embedding)
+            && let Some(journey) = examples.closest(&mind.library, &embedding).await
+        {
+            let ctx = self.ctx(conversation, customer);
+            let out = run::start(&journey, &mut mind.memory, &rest, &ctx).await;
+            mind.changed = true;
+            return Ok(self.guided(conversation, mind, &journey, out).await);
+        }
+        Ok(self.plain(reply))
     }
 
     async fn in_journey(

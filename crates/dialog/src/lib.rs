@@ -127,6 +127,8 @@ pub struct Dialog {
     crm: Option<Arc<dyn CrmConnector>>,
     journeys: Option<journey::Journeys>,
     memories: Option<Arc<dyn Memories>>,
+    /// Journey examples' embeddings, for starting a journey by meaning.
+    examples: Option<Arc<journey::similar::Examples>>,
 }
 
 impl Dialog {
@@ -145,6 +147,7 @@ impl Dialog {
             crm: None,
             journeys: None,
             memories: None,
+            examples: None,
             config: Arc::new(config),
         }
     }
@@ -333,6 +336,15 @@ impl Dialog {
         conversation: &Conversation,
         text: &str,
     ) -> Result<Reply, DomainError> {
+        Ok(self.answer_embedded(conversation, text).await?.0)
+    }
+
+    /// [`Dialog::answer`], with the question's embedding when retrieval computed one.
+    pub(crate) async fn answer_embedded(
+        &self,
+        conversation: &Conversation,
+        text: &str,
+    ) -> Result<(Reply, Option<Vec<f32>>), DomainError> {
         let mut query = SearchQuery::customer(text, conversation.channel, self.config.passages);
         query.locale.clone_from(&conversation.locale);
         let started = Instant::now();
@@ -341,10 +353,11 @@ impl Dialog {
             .record(started.elapsed().as_secs_f64());
         let analyze = |t: &str| self.knowledge.analyze(t);
         let extractive = self.composer.compose(&result, &analyze);
-        Ok(match &self.grounded {
+        let reply = match &self.grounded {
             Some(grounded) => grounded.answer(text, &result, extractive, &analyze).await,
             None => extractive,
-        })
+        };
+        Ok((reply, result.embedding))
     }
 
     /// Answers with generated, verified text from now on (see [`grounded`]).
@@ -414,6 +427,14 @@ impl Dialog {
     ) -> Self {
         self.journeys = Some(journeys);
         self.memories = Some(memories);
+        self
+    }
+
+    /// Starts journeys by meaning too: a message close enough to one of a journey's
+    /// `examples` starts it, even when no trigger phrase matches. Uses the question embedding
+    /// hybrid retrieval already computed, so it costs nothing when retrieval has no embedder.
+    pub fn with_journey_embedder(mut self, embedder: Arc<dyn warmline_domain::Embedder>) -> Self {
+        self.examples = Some(Arc::new(journey::similar::Examples::new(embedder)));
         self
     }
 

@@ -347,3 +347,81 @@ async fn journeys_expire_and_wait_for_people() {
     let (reply, _) = back.reply.unwrap();
     assert!(reply.text.contains("email"), "{}", reply.text);
 }
+
+/// With embeddings, a message close to a journey's examples starts that journey even when no
+/// trigger phrase matches; without them, it is a knowledge question.
+#[tokio::test]
+async fn a_journey_starts_by_meaning_when_retrieval_embeds_the_question() {
+    use warmline_domain::{Embedder, SearchResult};
+    /// The fixed passages, plus the question's embedding as hybrid retrieval returns it.
+    struct Embedding(FixedKnowledge);
+    #[async_trait::async_trait]
+    impl KnowledgeSearch for Embedding {
+        async fn search(&self, q: &SearchQuery) -> Result<SearchResult, DomainError> {
+            let mut result = self.0.search(q).await?;
+            result.embedding = Some(meaning(&q.text));
+            Ok(result)
+        }
+        fn analyze(&self, text: &str) -> Vec<String> {
+            self.0.analyze(text)
+        }
+        fn has_locale(&self, locale: &str) -> bool {
+            self.0.has_locale(locale)
+        }
+    }
+    /// Two "meanings": moving house, and anything else.
+    fn meaning(text: &str) -> Vec<f32> {
+        if text.contains("mov") {
+            vec![1.0, 0.0]
+        } else {
+            vec![0.0, 1.0]
+        }
+    }
+    struct Fake;
+    #[async_trait::async_trait]
+    impl Embedder for Fake {
+        fn model_id(&self) -> &str {
+            "fake"
+        }
+        fn dimensions(&self) -> usize {
+            2
+        }
+        async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, DomainError> {
+            Ok(texts.iter().map(|t| meaning(t)).collect())
+        }
+        fn embed_blocking(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, DomainError> {
+            Ok(texts.iter().map(|t| meaning(t)).collect())
+        }
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge/journeys");
+    let text = "we're moving to a new flat before it arrives";
+    for with_meaning in [false, true] {
+        let store = Arc::new(MemoryStore::default());
+        let knowledge = Embedding(FixedKnowledge::new(&[(
+            "returns",
+            "Returns",
+            "Return most items within 30 days.",
+        )]));
+        let (library, _) = journey::Library::load_dir(&dir);
+        assert!(library.triggered_by(text).is_none());
+        let mut dialog = Dialog::new(store.clone(), Arc::new(knowledge), DialogConfig::default())
+            .with_journeys(journey::Journeys::new(library), store.clone());
+        if with_meaning {
+            dialog = dialog.with_journey_embedder(Arc::new(Fake));
+        }
+        let conv = dialog.start(Start::default()).await.unwrap();
+        let turn = dialog.handle(conv.id, text).await.unwrap();
+        let (reply, _) = turn.reply.unwrap();
+        let memory = dialog
+            .memory(&dialog.transcript(conv.id).await.unwrap().0)
+            .await
+            .unwrap();
+        if with_meaning {
+            assert_eq!(reply.kind, ReplyKind::Journey, "{}", reply.text);
+            assert_eq!(memory.journey.unwrap().journey, "change-address");
+        } else {
+            assert_eq!(reply.kind, ReplyKind::NoAnswer, "{}", reply.text);
+            assert!(memory.journey.is_none());
+        }
+    }
+}

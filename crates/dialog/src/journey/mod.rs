@@ -9,6 +9,7 @@
 //!   address) and their outcomes.
 //! - [`run`]: the engine: advances a customer's [`JourneyProgress`] through the steps.
 //! - [`template`]: `{slot}` placeholders in the texts.
+//! - [`similar`]: starting a journey by meaning (embeddings of its examples).
 //!
 //! A [`Library`] holds every loaded journey; [`Journeys`] shares one that can be swapped
 //! when the files change, without a restart.
@@ -17,6 +18,7 @@
 
 pub mod actions;
 pub mod run;
+pub mod similar;
 pub mod slots;
 pub mod spec;
 pub mod template;
@@ -39,6 +41,9 @@ pub struct Journey {
     pub description: Option<String>,
     /// Phrase patterns that start the journey (the moments policy's pattern language).
     pub triggers: Vec<String>,
+    /// How customers ask for it, in their words: with embeddings, a message close enough to
+    /// one starts the journey when no trigger matched.
+    pub examples: Vec<String>,
     /// How long the journey may wait for the customer before it expires.
     pub expires_after: time::Duration,
     /// In file order; the first step is where the journey starts.

@@ -21,6 +21,8 @@ struct RawJourney {
     description: Option<String>,
     triggers: Vec<String>,
     #[serde(default)]
+    examples: Vec<String>,
+    #[serde(default)]
     expires_after_minutes: Option<u32>,
     steps: Vec<RawStep>,
 }
@@ -180,6 +182,12 @@ pub fn compile(text: &str) -> Result<Journey, Vec<Mistake>> {
             .into_iter()
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty())
+            .collect(),
+        examples: raw
+            .examples
+            .into_iter()
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty())
             .collect(),
         expires_after: time::Duration::minutes(i64::from(
             raw.expires_after_minutes.unwrap_or(DEFAULT_EXPIRY_MINUTES),
