@@ -235,21 +235,35 @@ impl Dialog {
         }
         let (_, rest) = route::without_greeting(text);
         if let Some(journey) = mind.library.triggered_by(&rest).cloned() {
-            let ctx = self.ctx(conversation, customer);
-            let out = run::start(&journey, &mut mind.memory, &rest, &ctx).await;
-            mind.changed = true;
-            return Ok(self.guided(conversation, mind, &journey, out).await);
+            return Ok(self
+                .begin(conversation, customer, mind, &journey, &rest)
+                .await);
         }
         let (reply, embedding) = self.answer_embedded(conversation, &rest).await?;
         if let (Some(examples), Some(embedding)) = (&self.examples, embedding)
             && let Some(journey) = examples.closest(&mind.library, &embedding).await
         {
-            let ctx = self.ctx(conversation, customer);
-            let out = run::start(&journey, &mut mind.memory, &rest, &ctx).await;
-            mind.changed = true;
-            return Ok(self.guided(conversation, mind, &journey, out).await);
+            return Ok(self
+                .begin(conversation, customer, mind, &journey, &rest)
+                .await);
         }
         Ok(self.plain(reply))
+    }
+
+    /// Starts `journey` (dropping any other in progress) with `text` as its first message.
+    async fn begin(
+        &self,
+        conversation: &Conversation,
+        customer: Option<&CrmCustomer>,
+        mind: &mut Mind,
+        journey: &Arc<Journey>,
+        text: &str,
+    ) -> Routed {
+        let ctx = self.ctx(conversation, customer);
+        mind.memory.journey = None;
+        let out = run::start(journey, &mut mind.memory, text, &ctx).await;
+        mind.changed = true;
+        self.guided(conversation, mind, journey, out).await
     }
 
     async fn in_journey(
@@ -268,9 +282,7 @@ impl Dialog {
                 return Ok(self.guided(conversation, mind, journey, out).await);
             }
             Some(Command::Restart) => {
-                mind.memory.journey = None;
-                let out = run::start(journey, &mut mind.memory, "", &ctx).await;
-                return Ok(self.guided(conversation, mind, journey, out).await);
+                return Ok(self.begin(conversation, customer, mind, journey, "").await);
             }
             None => {}
         }
@@ -280,9 +292,7 @@ impl Dialog {
                 && other.id != journey.id
                 && !self.waits_for_text(&mind.memory, journey)
             {
-                mind.memory.journey = None;
-                let out = run::start(&other, &mut mind.memory, text, &ctx).await;
-                return Ok(self.guided(conversation, mind, &other, out).await);
+                return Ok(self.begin(conversation, customer, mind, &other, text).await);
             }
             // A side question: answer it, then ask the step's question again.
             if route::is_question(text) {
