@@ -232,9 +232,19 @@ async fn an_agents_message_reaches_the_customer_on_telegram() {
     let delivered = eventually("the agent's message on telegram", async || {
         sends(&fake)
             .into_iter()
-            .find(|m| m["text"].as_str().unwrap().contains("Ana"))
+            .find(|m| m["text"].as_str().unwrap().contains("I'm Ana"))
     })
     .await;
+    // The notice that a person took over reached the chat first.
+    let texts: Vec<String> = sends(&fake)
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect();
+    let joined = texts
+        .iter()
+        .position(|t| t.contains("Ana") && t.contains("join"));
+    let message = texts.iter().position(|t| t.contains("I'm Ana"));
+    assert!(joined.is_some() && joined < message, "{texts:?}");
     assert_eq!(delivered["chat_id"], 4242);
     assert_eq!(
         delivered["text"],

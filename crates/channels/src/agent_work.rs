@@ -87,6 +87,7 @@ pub async fn transfer(
     };
     let notice = Message::new(moved.conversation_id, Role::System, text);
     api.conversations.append_message(&notice).await?;
+    api.outbound.deliver(&notice).await?;
     tracing::info!(handoff_id = %moved.id, agent_id = %agent.id, to = ?target.as_ref().map(|a| a.id), "handoff transferred");
     Ok(ApiJson(moved))
 }

@@ -343,6 +343,7 @@ pub async fn accept(
         warmline_dialog::switchboard::joined_text(&agent),
     );
     api.conversations.append_message(&hello).await?;
+    api.outbound.deliver(&hello).await?;
     Ok(ApiJson(handoff))
 }
 
@@ -446,6 +447,7 @@ async fn finish(
         notice.suggestions = (1..=5).map(|n| n.to_string()).collect();
     }
     api.conversations.append_message(&notice).await?;
+    api.outbound.deliver(&notice).await?;
     tracing::info!(handoff_id = %done.id, agent_id = %agent.id, status = status.as_str(), disposition = body.disposition.map(Disposition::as_str), "handoff ended");
     Ok(ApiJson(done))
 }
