@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{TestServer, get_json, open_conversation, unlimited};
+use common::{
+    TestServer, agent_post as post, customer_says, get_json, open_conversation, unlimited,
+};
 use serde_json::{Value, json};
 use warmline_domain::{AgentRole, HandoffStore};
 
@@ -49,28 +51,6 @@ async fn agent(server: &TestServer, username: &str, role: AgentRole) -> String {
         .to_owned()
 }
 
-/// An agent's POST with a JSON body.
-async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(server.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn say(client: &reqwest::Client, server: &TestServer, conv: &str, text: &str) -> Value {
-    let response = client
-        .post(server.url(&format!("/v1/conversations/{conv}/messages")))
-        .json(&json!({ "text": text }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
     let dir = tempfile::tempdir().unwrap();
@@ -79,18 +59,12 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
     let conv = open_conversation(&server, Value::Null).await;
 
     // An ordinary question: answered, no handoff.
-    let calm = say(&client, &server, &conv, "what are your store hours?").await;
+    let calm = customer_says(&server, &conv, "what are your store hours?").await;
     assert!(calm.get("handoff").is_none(), "{calm}");
 
     // Nobody online yet: the customer is told so, and the handoff waits as a ticket.
     let lonely = open_conversation(&server, Value::Null).await;
-    let ticket = say(
-        &client,
-        &server,
-        &lonely,
-        "I want to speak to a human agent",
-    )
-    .await;
+    let ticket = customer_says(&server, &lonely, "I want to speak to a human agent").await;
     let availability = ticket["handoff"]["availability"].as_str().unwrap();
     assert!(["no_agents", "closed"].contains(&availability), "{ticket}");
     let told = ticket["reply"]["text"].as_str().unwrap();
@@ -102,8 +76,7 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
     // With an agent online (within business hours) the customer hears their place in line.
     let ana = agent(&server, "ana", AgentRole::Agent).await;
     let ben = agent(&server, "ben", AgentRole::Agent).await;
-    let turn = say(
-        &client,
+    let turn = customer_says(
         &server,
         &conv,
         "someone used my card for purchases I never made",
@@ -125,7 +98,7 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
     assert_eq!(turn["handoff"]["queue_position"], 1, "{turn}");
 
     // While queued the bot is quiet, and nothing the customer writes is lost.
-    let waiting = say(&client, &server, &conv, "it was 3 charges of $49.99").await;
+    let waiting = customer_says(&server, &conv, "it was 3 charges of $49.99").await;
     assert!(waiting["reply"].is_null(), "{waiting}");
 
     // Agent routes need a session.
@@ -185,7 +158,7 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
     let sent = post(&server, &ana, &write, json!({ "text": text })).await;
     assert_eq!(sent.status(), 200);
     // Still the agent's conversation: the bot stays out of it.
-    let thanks = say(&client, &server, &conv, "thank you so much").await;
+    let thanks = customer_says(&server, &conv, "thank you so much").await;
     assert!(thanks["reply"].is_null());
 
     let give_back = format!("/v1/agent/handoffs/{id}/return");
@@ -196,7 +169,7 @@ async fn a_customer_in_trouble_reaches_a_person_who_knows_the_story() {
         json!({"note": "card blocked, dispute opened"}),
     );
     assert_eq!(back.await.status(), 200);
-    let again = say(&client, &server, &conv, "when do stores open on sunday?").await;
+    let again = customer_says(&server, &conv, "when do stores open on sunday?").await;
     assert!(again["reply"]["text"].is_string(), "{again}");
 
     let transcript: Value = get_json(&server, &format!("/v1/conversations/{conv}"), None).await;
@@ -223,9 +196,8 @@ async fn the_agent_sees_the_customers_crm_record() {
     warmline_crm::import::import(server.warmline.state.store.writer_pool(), &sample)
         .await
         .unwrap();
-    let client = reqwest::Client::new();
     let conv = open_conversation(&server, json!({"customer": {"external_id": "JMC-1001"}})).await;
-    let turn = say(&client, &server, &conv, "I need to talk to a person please").await;
+    let turn = customer_says(&server, &conv, "I need to talk to a person please").await;
     assert!(turn["handoff"]["queue_position"].is_number(), "{turn}");
     let sam = agent(&server, "sam", AgentRole::Supervisor).await;
     let queue: Value = get_json(&server, "/v1/agent/queue", Some(sam.as_str())).await;
@@ -283,11 +255,9 @@ async fn a_chat_model_writes_the_handoff_summary() {
     let dir = tempfile::tempdir().unwrap();
     let server =
         TestServer::start_with_generator(dir.path(), std::sync::Arc::new(SummaryModel)).await;
-    let client = reqwest::Client::new();
     let ana = agent(&server, "ana", AgentRole::Agent).await;
     let conv = open_conversation(&server, Value::Null).await;
-    say(
-        &client,
+    customer_says(
         &server,
         &conv,
         "someone used my card for purchases I never made",

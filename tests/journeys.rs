@@ -5,22 +5,11 @@
 
 mod common;
 
-use common::{TestServer, open_conversation, unlimited};
+use common::{TestServer, customer_says as say, open_conversation, unlimited};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 use warmline_domain::{ConversationId, HandoffStore};
-
-async fn say(server: &TestServer, conv: &str, text: &str) -> Value {
-    let response = reqwest::Client::new()
-        .post(server.url(&format!("/v1/conversations/{conv}/messages")))
-        .json(&json!({ "text": text }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{text}");
-    response.json().await.unwrap()
-}
 
 fn reply(turn: &Value) -> (&str, &str) {
     (

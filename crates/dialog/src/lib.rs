@@ -287,12 +287,7 @@ impl Dialog {
         }
         let stored = Message::from_reply(id, &reply);
         self.store.append_message(&stored).await?;
-        let outcome = match reply.kind {
-            ReplyKind::Answer => "answer",
-            ReplyKind::NoAnswer => "no_answer",
-            ReplyKind::Journey => "journey",
-            ReplyKind::SmallTalk => "small_talk",
-        };
+        let outcome = reply.kind.as_str();
         metrics::counter!("warmline_turns_total", "outcome" => outcome).increment(1);
         metrics::histogram!("warmline_turn_duration_seconds")
             .record(started.elapsed().as_secs_f64());

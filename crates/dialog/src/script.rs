@@ -30,7 +30,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use warmline_domain::{Channel, CustomerIdentity, ReplyKind};
+use warmline_domain::{Channel, CustomerIdentity};
 
 /// One script file.
 #[derive(Debug, Deserialize)]
@@ -233,7 +233,7 @@ fn check(
         }
     }
     if let Some(kind) = &expect.kind {
-        let got = reply.map_or("none", |r| kind_name(r.kind));
+        let got = reply.map_or("none", |r| r.kind.as_str());
         if got != kind {
             problems.push(format!("reply kind is {got}, expected {kind}"));
         }
@@ -292,13 +292,4 @@ fn check(
         problems.push(format!("took {} ms, limit {limit} ms", took.as_millis()));
     }
     problems
-}
-
-fn kind_name(kind: ReplyKind) -> &'static str {
-    match kind {
-        ReplyKind::Answer => "answer",
-        ReplyKind::NoAnswer => "no_answer",
-        ReplyKind::Journey => "journey",
-        ReplyKind::SmallTalk => "small_talk",
-    }
 }

@@ -202,6 +202,19 @@ pub enum ReplyKind {
     SmallTalk,
 }
 
+impl ReplyKind {
+    /// The wire name (snake_case), as serialized: `answer`, `no_answer`, `journey`,
+    /// `small_talk`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Answer => "answer",
+            Self::NoAnswer => "no_answer",
+            Self::Journey => "journey",
+            Self::SmallTalk => "small_talk",
+        }
+    }
+}
+
 /// The bot's reply to one customer message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Reply {
@@ -291,6 +304,19 @@ pub struct CustomerIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reply_kind_names_are_the_serialized_ones() {
+        for kind in [
+            ReplyKind::Answer,
+            ReplyKind::NoAnswer,
+            ReplyKind::Journey,
+            ReplyKind::SmallTalk,
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+    }
 
     #[test]
     fn channel_names_round_trip_and_unknown_is_explained() {

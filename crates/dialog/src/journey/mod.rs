@@ -264,8 +264,12 @@ impl Library {
     /// The journey `text` asks for: its title typed (or clicked) exactly, else the journey
     /// with the longest trigger match (the first in file order on a tie).
     pub fn triggered_by(&self, text: &str) -> Option<&Arc<Journey>> {
-        let folded = fold(text);
-        if let Some(j) = self.journeys.iter().find(|j| fold(&j.title) == folded) {
+        let folded = crate::route::fold(text);
+        if let Some(j) = self
+            .journeys
+            .iter()
+            .find(|j| crate::route::fold(&j.title) == folded)
+        {
             return Some(j);
         }
         let toks = tokens(text);
@@ -278,14 +282,6 @@ impl Library {
             .max()
             .map(|(_, std::cmp::Reverse(i))| &self.journeys[i])
     }
-}
-
-fn fold(s: &str) -> String {
-    s.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The first line of `text` containing `needle` (for errors in lists of plain strings).
