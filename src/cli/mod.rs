@@ -607,6 +607,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             None => None,
         },
         messaging: args.channels.config(&public_url),
+        directline: args.channels.directline.config()?,
     };
     let warmline = Warmline::open(&settings, &mut progress_bar()).await?;
     report_problems(&warmline.problems());
