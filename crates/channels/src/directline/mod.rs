@@ -205,6 +205,8 @@ impl DirectLine {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 HeaderName::from_static("x-ms-bot-agent"),
+                // RxJS's ajax (directline-js) adds it to every request.
+                HeaderName::from_static("x-requested-with"),
             ])
             .expose_headers([header::RETRY_AFTER])
             .max_age(Duration::from_secs(600))
