@@ -11,6 +11,7 @@
 use super::DirectLine;
 use super::tokens::{self, Refused, Use};
 use crate::error::ApiError;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{Message as Frame, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -38,10 +39,12 @@ pub struct StreamQuery {
 pub async fn connect(
     State(dl): State<DirectLine>,
     Path(raw): Path<String>,
-    Query(query): Query<StreamQuery>,
+    query: Result<Query<StreamQuery>, QueryRejection>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    let Query(query) =
+        query.map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.body_text()))?;
     if !dl.origin_allowed(&headers) {
         tracing::info!("directline stream refused: origin not allowed");
         return Err(ApiError::new(
