@@ -8,6 +8,8 @@
 //! - Messaging apps (`warmline_channels::Messaging`): webhooks under `/webhooks/...`, their
 //!   inbound and outbox workers started by [`Warmline::open`] and stopped by
 //!   [`Warmline::close`].
+//! - Direct Line (`warmline_channels::directline`): Microsoft Web Chat under `/v3/directline`,
+//!   mounted when its secret is set.
 //!
 //! ```text
 //! HTTP ─► limits (rate, in-flight, body size) ─► channels::rest ─► dialog::Dialog
@@ -33,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
+use warmline_channels::directline::{DirectLine, DirectLineConfig};
 use warmline_channels::{Messaging, MessagingConfig};
 use warmline_dialog::events::{InProcessBus, Publishing};
 use warmline_dialog::moments::{Detector, Policy};
@@ -79,6 +82,8 @@ pub struct Settings {
     /// Messaging apps (WhatsApp, Telegram, SMS, Slack): those configured are mounted under
     /// `/webhooks/...` and their workers run.
     pub messaging: MessagingConfig,
+    /// Direct Line for Microsoft Web Chat (`/v3/directline`); `None`: not mounted (404).
+    pub directline: Option<DirectLineConfig>,
 }
 
 impl Settings {
@@ -96,6 +101,7 @@ impl Settings {
             generator: None,
             crm: None,
             messaging: MessagingConfig::default(),
+            directline: None,
         }
     }
 }
@@ -117,6 +123,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The running messaging channels, when any is configured.
     pub messaging: Option<Messaging>,
+    /// Direct Line, when its secret is set.
+    pub directline: Option<DirectLine>,
 }
 
 /// An opened Warmline: store, index and watcher, ready to serve.
@@ -227,6 +235,17 @@ impl Warmline {
         } else {
             None
         };
+        let closing = Arc::new(tokio::sync::watch::Sender::new(false));
+        let directline = settings.directline.clone().map(|config| {
+            DirectLine::new(
+                config,
+                &settings.public_url,
+                dialog.clone(),
+                conversations.clone(),
+                bus.clone(),
+                closing.subscribe(),
+            )
+        });
         Ok(Self {
             state: AppState {
                 dialog,
@@ -235,9 +254,10 @@ impl Warmline {
                 conversations,
                 handoffs,
                 bus,
-                closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+                closing,
                 metrics: telemetry::metrics(),
                 messaging,
+                directline,
             },
             sync,
             journey_problems,
@@ -377,6 +397,21 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
         .as_ref()
         .map(Messaging::router)
         .unwrap_or_default();
+    // Direct Line's conversation routes share the per-client limits of /v1.
+    let directline = state
+        .directline
+        .as_ref()
+        .map(|dl| {
+            let gate = gate.clone();
+            // A service of its own, so CORS also covers its preflights and fallbacks.
+            Router::new().nest_service(
+                "/v3/directline",
+                dl.router(|routes| {
+                    routes.layer(axum::middleware::from_fn_with_state(gate, limits::gate))
+                }),
+            )
+        })
+        .unwrap_or_default();
     let api = warmline_channels::rest::router(state.dialog.clone())
         .merge(warmline_channels::agents::router(agents))
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
@@ -393,6 +428,7 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
         .with_state(state)
         .nest("/v1", api)
         .merge(webhooks)
+        .merge(directline)
         .fallback(warmline_channels::error::not_found)
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
         .layer(axum::middleware::from_fn(http::track))

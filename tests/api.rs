@@ -442,6 +442,7 @@ async fn two_servers_cannot_share_a_data_dir_but_run_side_by_side() {
         generator: None,
         crm: None,
         messaging: Default::default(),
+        directline: None,
     };
     let err = warmline::Warmline::open(&settings, &mut |_, _, _| {})
         .await

@@ -32,6 +32,9 @@ fn help_documents_every_command_and_the_env_vars() {
         "WARMLINE_KNOWLEDGE",
         "--rate-limit-rps",
         "--max-body-bytes",
+        "--directline-secret",
+        "WARMLINE_DIRECTLINE_SECRET",
+        "WARMLINE_DIRECTLINE_ORIGINS",
     ] {
         assert!(serve.contains(flag), "{flag} missing from serve --help");
     }
@@ -292,4 +295,28 @@ fn serve_refuses_a_broken_crm_config_naming_the_file() {
     );
     assert!(!ok);
     assert!(err.contains("crm.toml"), "{err}");
+}
+
+#[test]
+fn serve_refuses_a_short_direct_line_secret_and_a_malformed_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |secret: &str, origins: &str| {
+        output(
+            warmline()
+                .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+                .arg(dir.path().join("data"))
+                .env("WARMLINE_DIRECTLINE_SECRET", secret)
+                .env("WARMLINE_DIRECTLINE_ORIGINS", origins),
+        )
+    };
+    let (ok, _, err) = serve("too short", "");
+    assert!(!ok);
+    assert!(err.contains("at least 16 characters"), "{err}");
+    assert!(!err.contains("too short"), "the secret was echoed: {err}");
+    let (ok, _, err) = serve(
+        "a long enough direct line secret",
+        "https://shop.example/path",
+    );
+    assert!(!ok);
+    assert!(err.contains("https://shop.example/path"), "{err}");
 }

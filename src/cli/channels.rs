@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::time::Duration;
 use warmline_channels::MessagingConfig;
+use warmline_channels::directline::DirectLineConfig;
 use warmline_channels::email::EmailConfig;
 use warmline_channels::messaging::OutboxConfig;
 use warmline_channels::slack::SlackConfig;
@@ -18,6 +19,9 @@ use warmline_channels::whatsapp::WhatsAppConfig;
 pub struct ChannelArgs {
     #[command(flatten)]
     pub telegram: TelegramArgs,
+
+    #[command(flatten)]
+    pub directline: DirectLineArgs,
 
     /// WhatsApp Cloud API: the app secret that signs webhooks (X-Hub-Signature-256).
     #[arg(long, env = "WARMLINE_WHATSAPP_APP_SECRET", hide_env_values = true)]
@@ -121,6 +125,33 @@ pub struct ChannelArgs {
     /// Received messages waiting to be handled beyond which webhooks answer 503.
     #[arg(long, env = "WARMLINE_INBOUND_MAX_BACKLOG", default_value_t = 10_000)]
     pub inbound_max_backlog: u64,
+}
+
+/// Direct Line 3.0 for Microsoft Web Chat, mounted at /v3/directline when the secret is set.
+#[derive(Debug, Args)]
+pub struct DirectLineArgs {
+    /// Direct Line: the secret that mints tokens (keep it on your site's server; at least 16
+    /// characters). Unset: /v3/directline answers 404.
+    #[arg(long, env = "WARMLINE_DIRECTLINE_SECRET", hide_env_values = true)]
+    pub directline_secret: Option<String>,
+
+    /// Direct Line: origins whose pages may use it (CORS and websockets), comma-separated,
+    /// e.g. https://shop.example,https://www.shop.example.
+    #[arg(long, env = "WARMLINE_DIRECTLINE_ORIGINS", value_delimiter = ',')]
+    pub directline_origins: Vec<String>,
+}
+
+impl DirectLineArgs {
+    /// The checked settings, or `None` without a secret.
+    pub fn config(&self) -> anyhow::Result<Option<DirectLineConfig>> {
+        let Some(secret) = &self.directline_secret else {
+            return Ok(None);
+        };
+        Ok(Some(DirectLineConfig::new(
+            secret,
+            &self.directline_origins,
+        )?))
+    }
 }
 
 #[derive(Debug, Args)]

@@ -580,6 +580,8 @@ fn report_problems(problems: &[warmline_retrieval::ArticleProblem]) {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Settings mistakes first, before anything slow.
+    let directline = args.channels.directline.config()?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -607,6 +609,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             None => None,
         },
         messaging: args.channels.config(&public_url),
+        directline,
     };
     let warmline = Warmline::open(&settings, &mut progress_bar()).await?;
     report_problems(&warmline.problems());

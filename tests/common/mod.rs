@@ -42,6 +42,24 @@ impl TestServer {
             unlimited(),
             Default::default(),
             Some(generator),
+            None,
+        )
+        .await
+    }
+
+    /// Serves the sample knowledge base with Direct Line (`/v3/directline`) configured.
+    pub async fn start_with_directline(
+        data_dir: &Path,
+        limits: HttpLimits,
+        directline: warmline_channels::directline::DirectLineConfig,
+    ) -> Self {
+        Self::start_opts(
+            data_dir,
+            &sample_knowledge(),
+            limits,
+            Default::default(),
+            None,
+            Some(directline),
         )
         .await
     }
@@ -53,7 +71,7 @@ impl TestServer {
         limits: HttpLimits,
         messaging: warmline_channels::MessagingConfig,
     ) -> Self {
-        Self::start_opts(data_dir, knowledge, limits, messaging, None).await
+        Self::start_opts(data_dir, knowledge, limits, messaging, None, None).await
     }
 
     async fn start_opts(
@@ -62,6 +80,7 @@ impl TestServer {
         limits: HttpLimits,
         mut messaging: warmline_channels::MessagingConfig,
         generator: Option<std::sync::Arc<dyn warmline_domain::Generator>>,
+        directline: Option<warmline_channels::directline::DirectLineConfig>,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -78,6 +97,7 @@ impl TestServer {
             watch: true,
             generator,
             messaging,
+            directline,
             ..Settings::local(data_dir, knowledge)
         };
         let warmline = Warmline::open(&settings, &mut |_, _, _| {}).await.unwrap();

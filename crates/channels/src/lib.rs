@@ -5,6 +5,8 @@
 //! - [`agents`]: the agent API (`/v1/agent/...`): login, the handoff queue, taking a
 //!   conversation over and giving it back; [`agent_work`]: presence, transfers, tickets and
 //!   suggested replies; [`agent_stats`]: supervisors' live stats; [`agent_ws`]: the console's live feed over a websocket.
+//! - [`directline`]: Direct Line 3.0 for Microsoft Web Chat (`/v3/directline`): tokens,
+//!   conversations, activities over a websocket or by polling, CORS for the sites' origins.
 //! - [`error`]: the one place where [`warmline_domain::ErrorCode`]s become HTTP statuses and
 //!   `{"error": {"code", "message"}}` bodies, including for malformed requests.
 //!
@@ -19,6 +21,7 @@ pub mod agent_stats;
 pub mod agent_work;
 pub mod agent_ws;
 pub mod agents;
+pub mod directline;
 pub mod email;
 pub mod error;
 pub mod messaging;

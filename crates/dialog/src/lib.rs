@@ -44,8 +44,8 @@ use std::time::Instant;
 use warmline_domain::crm::{CrmConnector, CrmCustomer};
 use warmline_domain::{
     Channel, Conversation, ConversationId, ConversationStore, CustomerIdentity, DomainError,
-    ErrorCode, HandoffStore, KnowledgeSearch, Memories, Message, NewConversation, Ownership, Reply,
-    ReplyKind, SearchQuery,
+    ErrorCode, HandoffStore, KnowledgeSearch, Memories, Message, MessageId, NewConversation,
+    Ownership, Reply, ReplyKind, SearchQuery,
 };
 
 pub use compose::{Composer, ComposerConfig, NO_ANSWER, TALK_TO_A_PERSON};
@@ -202,12 +202,27 @@ impl Dialog {
 
     /// Handles one customer message. The message is durably stored before the reply is
     /// produced, so nothing the customer said is lost if anything after fails.
-    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
     pub async fn handle(&self, id: ConversationId, text: &str) -> Result<Turn, DomainError> {
+        self.handle_as(id, text, MessageId::new()).await
+    }
+
+    /// [`Dialog::handle`], storing the customer's message under `message_id`: a channel that
+    /// must recognise the stored message later (Direct Line echoes it with the client's own
+    /// id) chooses the id before the turn.
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
+    pub async fn handle_as(
+        &self,
+        id: ConversationId,
+        text: &str,
+        message_id: MessageId,
+    ) -> Result<Turn, DomainError> {
         let started = Instant::now();
         let text = self.validate(text)?;
         let conversation = self.open_conversation(id).await?;
-        let message = Message::from_customer(id, text);
+        let message = Message {
+            id: message_id,
+            ..Message::from_customer(id, text)
+        };
         self.store.append_message(&message).await?;
         if conversation.ownership != Ownership::Bot {
             // A person owns the conversation (or will shortly): the bot stays quiet.
