@@ -232,3 +232,8 @@ pub async fn home() -> Html<&'static str> {
 pub async fn agent_console() -> Html<&'static str> {
     Html(include_str!("../web/agent.html"))
 }
+
+/// The knowledge editor: log in, edit articles, try questions, publish.
+pub async fn editor_page() -> Html<&'static str> {
+    Html(include_str!("../web/editor.html"))
+}

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::Duration;
 use warmline_domain::{
-    Agent, AgentRole, ConversationId, DomainError, ErrorCode, Event, HandoffId, Received,
+    Agent, ConversationId, DomainError, ErrorCode, Event, HandoffId, Received,
 };
 
 /// The subprotocol the server speaks.
@@ -90,6 +90,9 @@ pub async fn connect(
         .session_agent(&hash)
         .await?
         .ok_or_else(unauthorized)?;
+    if !agent.role.works_conversations() {
+        return Err(crate::agents::not_for_editors());
+    }
     let Ok(slot) = api.sockets.clone().try_acquire_owned() else {
         return Err(ApiError::rate_limited(5));
     };
@@ -132,7 +135,7 @@ impl Feed {
     }
 
     fn supervisor(&self) -> bool {
-        self.agent.role == AgentRole::Supervisor
+        self.agent.role.supervises()
     }
 
     async fn run(mut self, mut socket: WebSocket) {
