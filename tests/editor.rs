@@ -69,6 +69,13 @@ async fn move_to(server: &TestServer, token: &str, id: &str, to: &str, version: 
     article
 }
 
+/// A new customer asks `text` (a new conversation each time: asking the same thing over and
+/// over in one would rightly be handed to a person).
+async fn ask(server: &TestServer, text: &str) -> Value {
+    let conv = open_conversation(server, Value::Null).await;
+    customer_says(server, &conv, text).await
+}
+
 fn cites(turn: &Value, id: &str) -> bool {
     turn["reply"]["citations"]
         .as_array()
@@ -151,8 +158,7 @@ async fn a_published_article_answers_customers_within_a_second_and_archiving_sto
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), unlimited()).await;
     let editor = agent_session(&server, "eve", AgentRole::Editor, &[]).await;
-    let conv = open_conversation(&server, Value::Null).await;
-    let before = customer_says(&server, &conv, GIFT_QUESTION).await;
+    let before = ask(&server, GIFT_QUESTION).await;
     assert!(!cites(&before, "gift-wrapping"), "{before}");
 
     let draft = create(&server, &editor, "gift-wrapping", "Do you gift wrap?", GIFT_BODY).await;
@@ -160,14 +166,14 @@ async fn a_published_article_answers_customers_within_a_second_and_archiving_sto
     // A draft is not served, and can't skip review.
     let (status, body) = post(&server, "/v1/editor/articles/gift-wrapping/transition", &editor, json!({"to": "published", "version": 1})).await;
     assert_eq!(status, 409, "{body}");
-    assert!(!cites(&customer_says(&server, &conv, GIFT_QUESTION).await, "gift-wrapping"));
+    assert!(!cites(&ask(&server, GIFT_QUESTION).await, "gift-wrapping"));
     move_to(&server, &editor, "gift-wrapping", "in_review", 1).await;
 
     let started = Instant::now();
     let published = move_to(&server, &editor, "gift-wrapping", "published", 1).await;
     assert_eq!(published["published_version"], 1);
     let turn = loop {
-        let turn = customer_says(&server, &conv, GIFT_QUESTION).await;
+        let turn = ask(&server, GIFT_QUESTION).await;
         if cites(&turn, "gift-wrapping") || started.elapsed() > Duration::from_secs(5) {
             break turn;
         }
@@ -182,7 +188,7 @@ async fn a_published_article_answers_customers_within_a_second_and_archiving_sto
     let (status, saved) = put(&server, "/v1/editor/articles/gift-wrapping", &editor, json!({"base_version": 1, "fields": fields("Do you gift wrap?", "## Gift wrapping\n\nWe stopped gift wrapping.")})).await;
     assert_eq!((status, saved["status"].as_str()), (200, Some("draft")), "{saved}");
     assert_eq!(saved["published_version"], 1);
-    let turn = customer_says(&server, &conv, GIFT_QUESTION).await;
+    let turn = ask(&server, GIFT_QUESTION).await;
     assert!(cites(&turn, "gift-wrapping"), "{turn}");
     assert!(turn["reply"]["text"].as_str().unwrap().contains("teal"), "{turn}");
 
@@ -190,7 +196,7 @@ async fn a_published_article_answers_customers_within_a_second_and_archiving_sto
     move_to(&server, &editor, "gift-wrapping", "in_review", 2).await;
     move_to(&server, &editor, "gift-wrapping", "published", 2).await;
     move_to(&server, &editor, "gift-wrapping", "archived", 2).await;
-    let turn = customer_says(&server, &conv, GIFT_QUESTION).await;
+    let turn = ask(&server, GIFT_QUESTION).await;
     assert!(!cites(&turn, "gift-wrapping"), "{turn}");
     server.stop().await;
 }
@@ -261,8 +267,7 @@ async fn try_it_answers_from_a_draft_without_publishing_it() {
     let (_, live) = post(&server, "/v1/editor/try", &editor, json!({"question": GIFT_QUESTION})).await;
     assert_eq!(live["draft"], false);
     assert!(live["passages"].as_array().unwrap().iter().all(|p| p["article_id"] != "gift-wrapping"), "{live}");
-    let conv = open_conversation(&server, Value::Null).await;
-    assert!(!cites(&customer_says(&server, &conv, GIFT_QUESTION).await, "gift-wrapping"));
+    assert!(!cites(&ask(&server, GIFT_QUESTION).await, "gift-wrapping"));
     let (status, _) = post(&server, "/v1/editor/try", &editor, json!({"question": "  "})).await;
     assert_eq!(status, 422);
     let (status, rendered) = post(&server, "/v1/editor/render", &editor, json!({"markdown": "## Hi\n\n<b>x</b>"})).await;
@@ -279,8 +284,7 @@ async fn validation_flags_links_titles_empty_sections_and_unused_articles() {
     let editor = agent_session(&server, "eve", AgentRole::Editor, &[]).await;
     create(&server, &editor, "locked-again", "My account is locked", "## Why\n\n## What to do\n\nSee [the guide](/kb/no-such-guide) and [refunds](/kb/refund-timing).").await;
     // A customer question retrieves the refund article (recorded within about a second).
-    let conv = open_conversation(&server, Value::Null).await;
-    let turn = customer_says(&server, &conv, "How long do refunds to my card take?").await;
+    let turn = ask(&server, "How long do refunds to my card take?").await;
     assert!(cites(&turn, "refund-timing"), "{turn}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
@@ -315,15 +319,13 @@ async fn a_folder_article_is_edited_in_the_store_and_publishing_survives_a_resta
     move_to(&server, &editor, "account-locked", "in_review", 2).await;
     move_to(&server, &editor, "account-locked", "published", 2).await;
     let question = "my account is locked, which helpline unlocks it?";
-    let conv = open_conversation(&server, Value::Null).await;
-    let turn = customer_says(&server, &conv, question).await;
+    let turn = ask(&server, question).await;
     assert!(turn["reply"]["text"].as_str().unwrap().contains("purple helpline"), "{turn}");
     server.stop().await;
 
     // The store wins over the file after a restart too.
     let server = TestServer::start(dir.path(), unlimited()).await;
-    let conv = open_conversation(&server, Value::Null).await;
-    let turn = customer_says(&server, &conv, question).await;
+    let turn = ask(&server, question).await;
     assert!(turn["reply"]["text"].as_str().unwrap().contains("purple helpline"), "{turn}");
     let record = server.warmline.state.store.article("account-locked").await.unwrap().unwrap();
     assert_eq!(record.published_version, Some(2));
