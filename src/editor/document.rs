@@ -83,7 +83,7 @@ impl Fields {
                 return Err(format!("unknown channel {channel:?}"));
             }
         }
-        let quote = |s: &str| serde_json::to_string(s.trim()).unwrap_or_default();
+        let quote = |s: &str| yaml_scalar(s.trim());
         let list = |items: &[String]| {
             let quoted: Vec<String> = items.iter().map(|i| quote(i)).collect();
             format!("[{}]", quoted.join(", "))
@@ -108,6 +108,25 @@ impl Fields {
         text.push('\n');
         let article = parse(id, &text)?;
         Ok((text, article))
+    }
+}
+
+/// A YAML scalar: plain when that reads back as the same string (the sample articles' style),
+/// else double-quoted.
+fn yaml_scalar(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || " -_.?'()/".contains(c))
+        && !s.starts_with(['-', '?', '\'', ' '])
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "false" | "yes" | "no" | "null" | "on" | "off" | "~"
+        )
+        && s.parse::<f64>().is_err();
+    if plain {
+        s.to_owned()
+    } else {
+        serde_json::to_string(s).unwrap_or_default()
     }
 }
 
@@ -183,6 +202,8 @@ mod tests {
     fn rendered_fields_parse_back_to_the_same_fields() {
         let (text, article) = fields().render("gift-cards").unwrap();
         assert!(text.starts_with("---\nid: gift-cards\n"), "{text}");
+        assert!(text.contains("tags: [gift cards, payments]\n"), "{text}");
+        assert!(text.contains("title: \"Gift cards: \\\"how\\\" they work\"\n"), "{text}");
         let back = Fields::of(&article);
         assert_eq!(back.title, fields().title);
         assert_eq!(back.tags, fields().tags);

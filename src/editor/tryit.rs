@@ -206,7 +206,7 @@ pub async fn render(
 mod tests {
     #[test]
     fn raw_html_is_shown_as_text() {
-        let html = super::markdown_html("## Hi\n\n<script>alert(1)</script> **bold**");
+        let html = super::markdown_html("## Hi\n\n<script>alert(1)</script>\n\nSome **bold** text");
         assert!(html.contains("<h2>Hi</h2>"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(html.contains("<strong>bold</strong>"), "{html}");
