@@ -90,22 +90,52 @@ const GIFT_QUESTION: &str = "can you gift wrap my parcel in teal paper with a ri
 async fn only_editors_and_admins_use_the_editor_and_editors_stay_out_of_the_queue() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), unlimited()).await;
-    let (status, body) = send(&server, reqwest::Method::GET, "/v1/editor/articles", None, None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")));
+    let (status, body) = send(
+        &server,
+        reqwest::Method::GET,
+        "/v1/editor/articles",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
     let agent = agent_session(&server, "ana", AgentRole::Agent, &[]).await;
     let (status, body) = get(&server, "/v1/editor/articles", &agent).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")));
-    let (status, _) = post(&server, "/v1/editor/articles", &agent, json!({"id": "x", "fields": fields("X", "x")})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let (status, _) = post(
+        &server,
+        "/v1/editor/articles",
+        &agent,
+        json!({"id": "x", "fields": fields("X", "x")}),
+    )
+    .await;
     assert_eq!(status, 403);
 
     let editor = agent_session(&server, "eve", AgentRole::Editor, &[]).await;
     let (status, list) = get(&server, "/v1/editor/articles", &editor).await;
     assert_eq!(status, 200);
-    assert_eq!(list.as_array().unwrap().len(), 67, "the sample's folder articles are listed");
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        67,
+        "the sample's folder articles are listed"
+    );
     assert!(list[0]["source"] == "folder");
     let (status, found) = get(&server, "/v1/editor/articles?q=locked", &editor).await;
     assert_eq!(status, 200);
-    assert!(found.as_array().unwrap().iter().any(|a| a["id"] == "account-locked"), "{found}");
+    assert!(
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == "account-locked"),
+        "{found}"
+    );
     // Editors log in like agents but don't work conversations, nor count as agents online.
     let (status, _) = get(&server, "/v1/agent/queue", &editor).await;
     assert_eq!(status, 403);
@@ -123,7 +153,13 @@ async fn only_editors_and_admins_use_the_editor_and_editors_stay_out_of_the_queu
     assert_eq!(get(&server, "/v1/editor/articles", &admin).await.0, 200);
     assert_eq!(get(&server, "/v1/agent/stats", &admin).await.0, 200);
     // Bad input is a clear error.
-    let (status, body) = post(&server, "/v1/editor/articles", &editor, json!({"id": "Bad Id", "fields": fields("T", "x")})).await;
+    let (status, body) = post(
+        &server,
+        "/v1/editor/articles",
+        &editor,
+        json!({"id": "Bad Id", "fields": fields("T", "x")}),
+    )
+    .await;
     assert_eq!(status, 422, "{body}");
     let (status, _) = get(&server, "/v1/editor/articles?status=nonsense", &editor).await;
     assert_eq!(status, 422);
@@ -138,13 +174,29 @@ async fn api_tokens_work_for_their_role_only_and_expire() {
     let server = TestServer::start(dir.path(), unlimited()).await;
     let store = &server.warmline.state.store;
     let hash = |t: &str| warmline_channels::agents::token_hash(t);
-    store.create_token("ci", AgentRole::Editor, &hash("editor-token"), None).await.unwrap();
-    store.create_token("bot", AgentRole::Agent, &hash("agent-token"), None).await.unwrap();
+    store
+        .create_token("ci", AgentRole::Editor, &hash("editor-token"), None)
+        .await
+        .unwrap();
+    store
+        .create_token("bot", AgentRole::Agent, &hash("agent-token"), None)
+        .await
+        .unwrap();
     let past = warmline_domain::conversation::now() - time::Duration::minutes(1);
-    store.create_token("old", AgentRole::Editor, &hash("old-token"), Some(past)).await.unwrap();
+    store
+        .create_token("old", AgentRole::Editor, &hash("old-token"), Some(past))
+        .await
+        .unwrap();
     let (status, me) = get(&server, "/v1/editor/me", "editor-token").await;
     assert_eq!((status, me["name"].as_str()), (200, Some("token:ci")));
-    let created = create(&server, "editor-token", "token-made", "Made by CI", "## Hi\n\nText.").await;
+    let created = create(
+        &server,
+        "editor-token",
+        "token-made",
+        "Made by CI",
+        "## Hi\n\nText.",
+    )
+    .await;
     assert_eq!(created["updated_by"], "token:ci");
     assert_eq!(get(&server, "/v1/editor/me", "agent-token").await.0, 403);
     assert_eq!(get(&server, "/v1/editor/me", "old-token").await.0, 401);
@@ -161,10 +213,26 @@ async fn a_published_article_answers_customers_within_a_second_and_archiving_sto
     let before = ask(&server, GIFT_QUESTION).await;
     assert!(!cites(&before, "gift-wrapping"), "{before}");
 
-    let draft = create(&server, &editor, "gift-wrapping", "Do you gift wrap?", GIFT_BODY).await;
-    assert_eq!((draft["status"].as_str(), draft["version"].as_u64()), (Some("draft"), Some(1)));
+    let draft = create(
+        &server,
+        &editor,
+        "gift-wrapping",
+        "Do you gift wrap?",
+        GIFT_BODY,
+    )
+    .await;
+    assert_eq!(
+        (draft["status"].as_str(), draft["version"].as_u64()),
+        (Some("draft"), Some(1))
+    );
     // A draft is not served, and can't skip review.
-    let (status, body) = post(&server, "/v1/editor/articles/gift-wrapping/transition", &editor, json!({"to": "published", "version": 1})).await;
+    let (status, body) = post(
+        &server,
+        "/v1/editor/articles/gift-wrapping/transition",
+        &editor,
+        json!({"to": "published", "version": 1}),
+    )
+    .await;
     assert_eq!(status, 409, "{body}");
     assert!(!cites(&ask(&server, GIFT_QUESTION).await, "gift-wrapping"));
     move_to(&server, &editor, "gift-wrapping", "in_review", 1).await;
@@ -181,16 +249,26 @@ async fn a_published_article_answers_customers_within_a_second_and_archiving_sto
     };
     let took = started.elapsed();
     assert!(cites(&turn, "gift-wrapping"), "{turn}");
-    assert!(took < Duration::from_secs(1), "published to answered took {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "published to answered took {took:?}"
+    );
     println!("published to answered: {took:?}");
 
     // Editing a published article keeps the published version live until the next publish.
     let (status, saved) = put(&server, "/v1/editor/articles/gift-wrapping", &editor, json!({"base_version": 1, "fields": fields("Do you gift wrap?", "## Gift wrapping\n\nWe stopped gift wrapping.")})).await;
-    assert_eq!((status, saved["status"].as_str()), (200, Some("draft")), "{saved}");
+    assert_eq!(
+        (status, saved["status"].as_str()),
+        (200, Some("draft")),
+        "{saved}"
+    );
     assert_eq!(saved["published_version"], 1);
     let turn = ask(&server, GIFT_QUESTION).await;
     assert!(cites(&turn, "gift-wrapping"), "{turn}");
-    assert!(turn["reply"]["text"].as_str().unwrap().contains("teal"), "{turn}");
+    assert!(
+        turn["reply"]["text"].as_str().unwrap().contains("teal"),
+        "{turn}"
+    );
 
     // The workflow needs the latest version: archive from version 2 after review and publish.
     move_to(&server, &editor, "gift-wrapping", "in_review", 2).await;
@@ -207,7 +285,14 @@ async fn versions_diff_restore_and_stale_saves_are_refused() {
     let server = TestServer::start(dir.path(), unlimited()).await;
     let eve = agent_session(&server, "eve", AgentRole::Editor, &[]).await;
     let ed = agent_session(&server, "ed", AgentRole::Editor, &[]).await;
-    create(&server, &eve, "opening-hours", "Opening hours", "## Weekdays\n\nOpen 9 to 5.").await;
+    create(
+        &server,
+        &eve,
+        "opening-hours",
+        "Opening hours",
+        "## Weekdays\n\nOpen 9 to 5.",
+    )
+    .await;
     let path = "/v1/editor/articles/opening-hours";
     let (status, v2) = put(&server, path, &ed, json!({"base_version": 1, "fields": fields("Opening hours", "## Weekdays\n\nOpen 8 to 6."), "note": "longer hours"})).await;
     assert_eq!((status, v2["version"].as_u64()), (200, Some(2)), "{v2}");
@@ -216,18 +301,38 @@ async fn versions_diff_restore_and_stale_saves_are_refused() {
     assert_eq!(status, 409, "{refused}");
     assert_eq!(refused["error"]["code"], "conflict");
     assert_eq!(refused["current"]["version"], 2);
-    assert!(refused["current"]["fields"]["body"].as_str().unwrap().contains("8 to 6"));
+    assert!(
+        refused["current"]["fields"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("8 to 6")
+    );
 
     // Two saves from the same version at once: exactly one wins.
-    let a = put(&server, path, &eve, json!({"base_version": 2, "fields": fields("Opening hours", "A")}));
-    let b = put(&server, path, &ed, json!({"base_version": 2, "fields": fields("Opening hours", "B")}));
+    let a = put(
+        &server,
+        path,
+        &eve,
+        json!({"base_version": 2, "fields": fields("Opening hours", "A")}),
+    );
+    let b = put(
+        &server,
+        path,
+        &ed,
+        json!({"base_version": 2, "fields": fields("Opening hours", "B")}),
+    );
     let ((sa, _), (sb, _)) = tokio::join!(a, b);
     let mut statuses = [sa, sb];
     statuses.sort();
     assert_eq!(statuses, [200, 409]);
 
     let (_, versions) = get(&server, &format!("{path}/versions"), &eve).await;
-    let numbers: Vec<u64> = versions.as_array().unwrap().iter().map(|v| v["version"].as_u64().unwrap()).collect();
+    let numbers: Vec<u64> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
     assert_eq!(numbers, [3, 2, 1]);
     assert_eq!(versions[1]["author"], "ed");
     assert_eq!(versions[1]["note"], "longer hours");
@@ -236,16 +341,50 @@ async fn versions_diff_restore_and_stale_saves_are_refused() {
     let (status, diff) = get(&server, &format!("{path}/diff?from=1&to=2"), &eve).await;
     assert_eq!(status, 200, "{diff}");
     let lines = diff["lines"].as_array().unwrap();
-    assert!(lines.iter().any(|l| l["op"] == "delete" && l["text"] == "Open 9 to 5."), "{diff}");
-    assert!(lines.iter().any(|l| l["op"] == "insert" && l["text"] == "Open 8 to 6."), "{diff}");
-    assert!(diff["unified"].as_str().unwrap().contains("-Open 9 to 5."), "{diff}");
-    assert_eq!(get(&server, &format!("{path}/diff?from=1&to=9"), &eve).await.0, 404);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["op"] == "delete" && l["text"] == "Open 9 to 5."),
+        "{diff}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["op"] == "insert" && l["text"] == "Open 8 to 6."),
+        "{diff}"
+    );
+    assert!(
+        diff["unified"].as_str().unwrap().contains("-Open 9 to 5."),
+        "{diff}"
+    );
+    assert_eq!(
+        get(&server, &format!("{path}/diff?from=1&to=9"), &eve)
+            .await
+            .0,
+        404
+    );
 
-    let (status, restored) = post(&server, &format!("{path}/restore"), &eve, json!({"version": 1, "base_version": 3})).await;
-    assert_eq!((status, restored["version"].as_u64()), (200, Some(4)), "{restored}");
+    let (status, restored) = post(
+        &server,
+        &format!("{path}/restore"),
+        &eve,
+        json!({"version": 1, "base_version": 3}),
+    )
+    .await;
+    assert_eq!(
+        (status, restored["version"].as_u64()),
+        (200, Some(4)),
+        "{restored}"
+    );
     let (_, v1) = get(&server, &format!("{path}/versions/1"), &eve).await;
     assert_eq!(restored["content"], v1["content"]);
-    let (status, _) = post(&server, &format!("{path}/restore"), &eve, json!({"version": 2, "base_version": 3})).await;
+    let (status, _) = post(
+        &server,
+        &format!("{path}/restore"),
+        &eve,
+        json!({"version": 2, "base_version": 3}),
+    )
+    .await;
     assert_eq!(status, 409);
     server.stop().await;
 }
@@ -256,24 +395,67 @@ async fn try_it_answers_from_a_draft_without_publishing_it() {
     let server = TestServer::start(dir.path(), unlimited()).await;
     let editor = agent_session(&server, "eve", AgentRole::Editor, &[]).await;
     let draft = json!({"id": "gift-wrapping", "fields": fields("Do you gift wrap?", GIFT_BODY)});
-    let (status, tried) = post(&server, "/v1/editor/try", &editor, json!({"question": GIFT_QUESTION, "draft": draft})).await;
+    let (status, tried) = post(
+        &server,
+        "/v1/editor/try",
+        &editor,
+        json!({"question": GIFT_QUESTION, "draft": draft}),
+    )
+    .await;
     assert_eq!(status, 200, "{tried}");
     assert_eq!(tried["draft"], true);
-    assert_eq!(tried["passages"][0]["article_id"], "gift-wrapping", "{tried}");
+    assert_eq!(
+        tried["passages"][0]["article_id"], "gift-wrapping",
+        "{tried}"
+    );
     assert!(tried["passages"][0]["score"].as_f64().unwrap() > 0.0);
     assert_eq!(tried["answer"]["kind"], "answer", "{tried}");
-    assert!(tried["answer"]["text"].as_str().unwrap().contains("teal"), "{tried}");
+    assert!(
+        tried["answer"]["text"].as_str().unwrap().contains("teal"),
+        "{tried}"
+    );
     // Nothing was published: as published, and for customers, the draft doesn't exist.
-    let (_, live) = post(&server, "/v1/editor/try", &editor, json!({"question": GIFT_QUESTION})).await;
+    let (_, live) = post(
+        &server,
+        "/v1/editor/try",
+        &editor,
+        json!({"question": GIFT_QUESTION}),
+    )
+    .await;
     assert_eq!(live["draft"], false);
-    assert!(live["passages"].as_array().unwrap().iter().all(|p| p["article_id"] != "gift-wrapping"), "{live}");
+    assert!(
+        live["passages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["article_id"] != "gift-wrapping"),
+        "{live}"
+    );
     assert!(!cites(&ask(&server, GIFT_QUESTION).await, "gift-wrapping"));
-    let (status, _) = post(&server, "/v1/editor/try", &editor, json!({"question": "  "})).await;
+    let (status, _) = post(
+        &server,
+        "/v1/editor/try",
+        &editor,
+        json!({"question": "  "}),
+    )
+    .await;
     assert_eq!(status, 422);
-    let (status, rendered) = post(&server, "/v1/editor/render", &editor, json!({"markdown": "## Hi\n\n<b>x</b>"})).await;
+    let (status, rendered) = post(
+        &server,
+        "/v1/editor/render",
+        &editor,
+        json!({"markdown": "## Hi\n\n<b>x</b>"}),
+    )
+    .await;
     assert_eq!(status, 200);
-    assert!(rendered["html"].as_str().unwrap().contains("<h2>Hi</h2>"), "{rendered}");
-    assert!(rendered["html"].as_str().unwrap().contains("&lt;b&gt;"), "{rendered}");
+    assert!(
+        rendered["html"].as_str().unwrap().contains("<h2>Hi</h2>"),
+        "{rendered}"
+    );
+    assert!(
+        rendered["html"].as_str().unwrap().contains("&lt;b&gt;"),
+        "{rendered}"
+    );
     server.stop().await;
 }
 
@@ -291,11 +473,23 @@ async fn validation_flags_links_titles_empty_sections_and_unused_articles() {
     let (status, report) = get(&server, "/v1/editor/checks", &editor).await;
     assert_eq!(status, 200, "{report}");
     let flags = report["flags"].as_array().unwrap();
-    let has = |id: &str, kind: &str| flags.iter().any(|f| f["article_id"] == id && f["kind"] == kind);
+    let has = |id: &str, kind: &str| {
+        flags
+            .iter()
+            .any(|f| f["article_id"] == id && f["kind"] == kind)
+    };
     assert!(has("locked-again", "broken_link"), "{report}");
-    assert!(!flags.iter().any(|f| f["message"].as_str().unwrap().contains("refund-timing") && f["kind"] == "broken_link"));
+    assert!(
+        !flags
+            .iter()
+            .any(|f| f["message"].as_str().unwrap().contains("refund-timing")
+                && f["kind"] == "broken_link")
+    );
     assert!(has("locked-again", "empty_section"), "{report}");
-    assert!(has("locked-again", "duplicate_title") && has("account-locked", "duplicate_title"), "{report}");
+    assert!(
+        has("locked-again", "duplicate_title") && has("account-locked", "duplicate_title"),
+        "{report}"
+    );
     assert!(has("account-locked", "not_retrieved"), "{report}");
     assert!(!has("refund-timing", "not_retrieved"), "{report}");
     // A draft is not served, so not expected to be retrieved.
@@ -309,25 +503,62 @@ async fn a_folder_article_is_edited_in_the_store_and_publishing_survives_a_resta
     let server = TestServer::start(dir.path(), unlimited()).await;
     let editor = agent_session(&server, "eve", AgentRole::Editor, &[]).await;
     let (_, opened) = get(&server, "/v1/editor/articles/account-locked", &editor).await;
-    assert_eq!((opened["source"].as_str(), opened["version"].as_u64()), (Some("folder"), Some(0)));
+    assert_eq!(
+        (opened["source"].as_str(), opened["version"].as_u64()),
+        (Some("folder"), Some(0))
+    );
     let mut edited = opened["fields"].clone();
     edited["body"] = json!("## Locked\n\nCall the purple helpline at 555 0199 to unlock it.");
-    let (status, saved) = put(&server, "/v1/editor/articles/account-locked", &editor, json!({"base_version": 0, "fields": edited})).await;
-    assert_eq!((status, saved["version"].as_u64()), (200, Some(2)), "{saved}");
-    let (_, versions) = get(&server, "/v1/editor/articles/account-locked/versions", &editor).await;
+    let (status, saved) = put(
+        &server,
+        "/v1/editor/articles/account-locked",
+        &editor,
+        json!({"base_version": 0, "fields": edited}),
+    )
+    .await;
+    assert_eq!(
+        (status, saved["version"].as_u64()),
+        (200, Some(2)),
+        "{saved}"
+    );
+    let (_, versions) = get(
+        &server,
+        "/v1/editor/articles/account-locked/versions",
+        &editor,
+    )
+    .await;
     assert_eq!(versions[1]["author"], "knowledge folder");
     move_to(&server, &editor, "account-locked", "in_review", 2).await;
     move_to(&server, &editor, "account-locked", "published", 2).await;
     let question = "my account is locked, which helpline unlocks it?";
     let turn = ask(&server, question).await;
-    assert!(turn["reply"]["text"].as_str().unwrap().contains("purple helpline"), "{turn}");
+    assert!(
+        turn["reply"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("purple helpline"),
+        "{turn}"
+    );
     server.stop().await;
 
     // The store wins over the file after a restart too.
     let server = TestServer::start(dir.path(), unlimited()).await;
     let turn = ask(&server, question).await;
-    assert!(turn["reply"]["text"].as_str().unwrap().contains("purple helpline"), "{turn}");
-    let record = server.warmline.state.store.article("account-locked").await.unwrap().unwrap();
+    assert!(
+        turn["reply"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("purple helpline"),
+        "{turn}"
+    );
+    let record = server
+        .warmline
+        .state
+        .store
+        .article("account-locked")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.published_version, Some(2));
     server.stop().await;
 }

@@ -73,7 +73,9 @@ async fn publishing_one_article_embeds_only_it_and_previews_leave_the_index_alon
     tokio::task::block_in_place(|| kb.apply("parrot-food", None)).unwrap();
     assert_ne!(top(&kb, question).await.0, "parrot-food");
     assert_eq!(
-        top(&kb, "how long do refunds take to reach my card").await.0,
+        top(&kb, "how long do refunds take to reach my card")
+            .await
+            .0,
         "refund-timing"
     );
 }

@@ -36,7 +36,10 @@ fn import_then_export_gives_back_the_same_files_and_reimport_changes_nothing() {
         data_dir,
     ]));
     assert!(ok, "{stdout}{stderr}");
-    assert!(stdout.contains("67 new, 0 updated, 0 unchanged"), "{stdout}");
+    assert!(
+        stdout.contains("67 new, 0 updated, 0 unchanged"),
+        "{stdout}"
+    );
 
     let (ok, stdout, stderr) = run_command(warmline_command().args([
         "knowledge",
@@ -64,7 +67,10 @@ fn import_then_export_gives_back_the_same_files_and_reimport_changes_nothing() {
         data_dir,
     ]));
     assert!(ok, "{stdout}{stderr}");
-    assert!(stdout.contains("0 new, 0 updated, 67 unchanged"), "{stdout}");
+    assert!(
+        stdout.contains("0 new, 0 updated, 67 unchanged"),
+        "{stdout}"
+    );
 
     // A changed file is a new version.
     let edited = out.path().join("articles").join("backorders.md");
@@ -77,7 +83,10 @@ fn import_then_export_gives_back_the_same_files_and_reimport_changes_nothing() {
         "--data-dir",
         data_dir,
     ]));
-    assert!(ok && stdout.contains("0 new, 1 updated, 66 unchanged"), "{stdout}");
+    assert!(
+        ok && stdout.contains("0 new, 1 updated, 66 unchanged"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -101,13 +110,27 @@ async fn a_token_from_the_command_line_works_on_the_editor_api_and_imports_are_s
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().unwrap();
     let (ok, token, stderr) = run_command(warmline_command().args([
-        "tokens", "add", "--role", "editor", "--name", "ci", "--data-dir", data_dir,
+        "tokens",
+        "add",
+        "--role",
+        "editor",
+        "--name",
+        "ci",
+        "--data-dir",
+        data_dir,
     ]));
     assert!(ok, "{stderr}");
     assert!(stderr.contains("shown only this once"), "{stderr}");
     let token = token.trim().to_owned();
     let (ok, _, stderr) = run_command(warmline_command().args([
-        "tokens", "add", "--role", "agent", "--name", "x", "--data-dir", data_dir,
+        "tokens",
+        "add",
+        "--role",
+        "agent",
+        "--name",
+        "x",
+        "--data-dir",
+        data_dir,
     ]));
     assert!(!ok, "tokens are for the editor's roles: {stderr}");
 

@@ -149,7 +149,10 @@ async fn import(args: KnowledgeDirArgs) -> anyhow::Result<()> {
         "imported into {}: {added} new, {updated} updated, {unchanged} unchanged, {refused} refused",
         args.data_dir.display()
     );
-    anyhow::ensure!(refused == 0, "{refused} files could not be imported (see above)");
+    anyhow::ensure!(
+        refused == 0,
+        "{refused} files could not be imported (see above)"
+    );
     Ok(())
 }
 

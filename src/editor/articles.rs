@@ -481,7 +481,10 @@ pub async fn diff(
     let unified = text
         .unified_diff()
         .context_radius(3)
-        .header(&format!("version {}", query.from), &format!("version {}", query.to))
+        .header(
+            &format!("version {}", query.from),
+            &format!("version {}", query.to),
+        )
         .to_string();
     let lines = text
         .iter_all_changes()

@@ -228,9 +228,17 @@ mod tests {
     fn each_problem_is_flagged_once_on_its_article() {
         let now = warmline_domain::conversation::now();
         let articles = [
-            article("a", "Refunds", "## Timing\n\nSee [returns](/kb/returns) and [b](/kb/b)."),
+            article(
+                "a",
+                "Refunds",
+                "## Timing\n\nSee [returns](/kb/returns) and [b](/kb/b).",
+            ),
             article("b", "refunds ", "## Empty\n\n## Full\n\nText."),
-            article("c", "Other", "## Parent\n\n### Child\n\nText under the child."),
+            article(
+                "c",
+                "Other",
+                "## Parent\n\n### Child\n\nText under the child.",
+            ),
         ];
         let last: HashMap<String, OffsetDateTime> = [
             ("a".to_owned(), now),

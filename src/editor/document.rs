@@ -66,7 +66,9 @@ impl Fields {
             return Err(format!("a title is 1 to {MAX_TITLE_CHARS} characters"));
         }
         if self.body.chars().count() > MAX_BODY_CHARS {
-            return Err(format!("the body is longer than {MAX_BODY_CHARS} characters"));
+            return Err(format!(
+                "the body is longer than {MAX_BODY_CHARS} characters"
+            ));
         }
         if self.tags.len() > MAX_TAGS
             || self
@@ -79,7 +81,8 @@ impl Fields {
             ));
         }
         for channel in &self.channels {
-            if channel.trim().to_lowercase().parse::<Channel>().is_err() && channel.trim() != "all" {
+            if channel.trim().to_lowercase().parse::<Channel>().is_err() && channel.trim() != "all"
+            {
                 return Err(format!("unknown channel {channel:?}"));
             }
         }
@@ -203,7 +206,10 @@ mod tests {
         let (text, article) = fields().render("gift-cards").unwrap();
         assert!(text.starts_with("---\nid: gift-cards\n"), "{text}");
         assert!(text.contains("tags: [gift cards, payments]\n"), "{text}");
-        assert!(text.contains("title: \"Gift cards: \\\"how\\\" they work\"\n"), "{text}");
+        assert!(
+            text.contains("title: \"Gift cards: \\\"how\\\" they work\"\n"),
+            "{text}"
+        );
         let back = Fields::of(&article);
         assert_eq!(back.title, fields().title);
         assert_eq!(back.tags, fields().tags);

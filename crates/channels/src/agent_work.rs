@@ -8,8 +8,8 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use warmline_domain::{
-    Agent, Citation, DomainError, ErrorCode, Handoff, HandoffStatus, Message, Presence,
-    Role, Ticket, TicketId,
+    Agent, Citation, DomainError, ErrorCode, Handoff, HandoffStatus, Message, Presence, Role,
+    Ticket, TicketId,
 };
 
 /// The routes of this module (state: [`AgentApi`]).

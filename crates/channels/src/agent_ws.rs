@@ -27,9 +27,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::Duration;
-use warmline_domain::{
-    Agent, ConversationId, DomainError, ErrorCode, Event, HandoffId, Received,
-};
+use warmline_domain::{Agent, ConversationId, DomainError, ErrorCode, Event, HandoffId, Received};
 
 /// The subprotocol the server speaks.
 pub const PROTOCOL: &str = "warmline.v1";

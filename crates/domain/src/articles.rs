@@ -146,8 +146,7 @@ pub trait ArticleStore: Send + Sync {
     ) -> Result<ArticleRecord, DomainError>;
     /// Every version, newest first.
     async fn versions(&self, id: &str) -> Result<Vec<ArticleVersion>, DomainError>;
-    async fn version(&self, id: &str, version: u32)
-    -> Result<Option<ArticleVersion>, DomainError>;
+    async fn version(&self, id: &str, version: u32) -> Result<Option<ArticleVersion>, DomainError>;
     /// Stores a token's SHA-256 for `role`.
     async fn create_token(
         &self,

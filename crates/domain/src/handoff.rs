@@ -145,8 +145,7 @@ pub struct Agent {
 impl Agent {
     /// Whether this agent may take a handoff that needs `skill`.
     pub fn can_take(&self, skill: Option<&str>) -> bool {
-        self.role.supervises()
-            || skill.is_none_or(|skill| self.skills.iter().any(|s| s == skill))
+        self.role.supervises() || skill.is_none_or(|skill| self.skills.iter().any(|s| s == skill))
     }
 }
 

@@ -107,7 +107,12 @@ impl DenseIndex {
         catalog: &Catalog,
         url: &dyn Fn(&Article) -> String,
     ) -> Result<DenseIndex, RetrievalError> {
-        let known = self.cache.lock().unwrap_or_else(|e| e.into_inner()).map.clone();
+        let known = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .clone();
         let mut cache = VectorCache::open(None, self.embedder.dimensions())?;
         cache.map = known;
         let preview = DenseIndex {

@@ -99,9 +99,7 @@ impl KnowledgeBase {
             Some(dense) => {
                 let catalog = index.catalog();
                 let urls = index.clone();
-                Some(Arc::new(
-                    dense.preview(&catalog, &|a| urls.article_url(a))?,
-                ))
+                Some(Arc::new(dense.preview(&catalog, &|a| urls.article_url(a))?))
             }
             None => None,
         };

@@ -44,7 +44,9 @@ const SQLITE: &[(i64, &str, &str)] = &[
 /// Migrations that run their own transaction (they must change pragmas outside one): the
 /// first line of their SQL says `-- no-transaction`.
 fn no_transaction(sql: &str) -> bool {
-    sql.lines().next().is_some_and(|l| l.trim() == "-- no-transaction")
+    sql.lines()
+        .next()
+        .is_some_and(|l| l.trim() == "-- no-transaction")
 }
 
 pub(crate) fn sqlite() -> Migrator {

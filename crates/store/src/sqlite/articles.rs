@@ -102,10 +102,7 @@ impl ArticleStore for SqliteStore {
                 ));
             }
             (None, Some(_)) => {
-                return Err(DomainError::not_found(format!(
-                    "no article {:?}",
-                    save.id
-                )));
+                return Err(DomainError::not_found(format!("no article {:?}", save.id)));
             }
             (Some(current), Some(base)) if base != current.version => {
                 return Err(stale(current));
@@ -209,22 +206,24 @@ impl ArticleStore for SqliteStore {
     }
 
     async fn versions(&self, id: &str) -> Result<Vec<ArticleVersion>, DomainError> {
-        let rows =
-            sqlx::query("SELECT * FROM article_versions WHERE article_id = ? ORDER BY version DESC")
-                .bind(id)
-                .fetch_all(&self.writer)
-                .await
-                .map_err(db_error)?;
+        let rows = sqlx::query(
+            "SELECT * FROM article_versions WHERE article_id = ? ORDER BY version DESC",
+        )
+        .bind(id)
+        .fetch_all(&self.writer)
+        .await
+        .map_err(db_error)?;
         rows.iter().map(version).collect()
     }
 
     async fn version(&self, id: &str, number: u32) -> Result<Option<ArticleVersion>, DomainError> {
-        let row = sqlx::query("SELECT * FROM article_versions WHERE article_id = ? AND version = ?")
-            .bind(id)
-            .bind(i64::from(number))
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(db_error)?;
+        let row =
+            sqlx::query("SELECT * FROM article_versions WHERE article_id = ? AND version = ?")
+                .bind(id)
+                .bind(i64::from(number))
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(db_error)?;
         row.as_ref().map(version).transpose()
     }
 
