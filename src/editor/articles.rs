@@ -369,15 +369,14 @@ pub async fn transition(
         .articles
         .transition(&id, body.version, body.to, &editor.name)
         .await;
-    let record = match moved {
-        Ok(record) => record,
-        Err(e) if e.code == ErrorCode::Conflict => {
+    if let Err(e) = moved {
+        if e.code == ErrorCode::Conflict {
             return Ok(conflict(e, open(&api, &id).await.ok()));
         }
-        Err(e) => return Err(e.into()),
-    };
+        return Err(e.into());
+    }
     if matches!(body.to, Workflow::Published | Workflow::Archived) {
-        make_live(&api, &record).await?;
+        make_live(&api, &id).await?;
     }
     tracing::info!(article_id = %id, to = body.to.as_str(), "article moved");
     Ok(ApiJson(open(&api, &id).await?).into_response())

@@ -28,9 +28,7 @@ use std::sync::Arc;
 use warmline_channels::ApiError;
 use warmline_channels::agents::{bearer, token_hash};
 use warmline_dialog::Dialog;
-use warmline_domain::{
-    AgentRole, ArticleRecord, ArticleStore, DomainError, ErrorCode, HandoffStore,
-};
+use warmline_domain::{AgentRole, ArticleStore, DomainError, ErrorCode, HandoffStore};
 use warmline_retrieval::KnowledgeBase;
 use warmline_retrieval::overlay::store_article;
 
@@ -46,6 +44,9 @@ pub struct EditorApi {
     pub knowledge: KnowledgeBase,
     pub dialog: Dialog,
     pub previews: Arc<tokio::sync::Semaphore>,
+    /// One index update at a time, each from the store's latest state, so two transitions
+    /// racing (publish, archive) leave the index as the store says.
+    live: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl EditorApi {
@@ -61,6 +62,7 @@ impl EditorApi {
             knowledge,
             dialog,
             previews: Arc::new(tokio::sync::Semaphore::new(PREVIEWS_AT_ONCE)),
+            live: Arc::default(),
         }
     }
 }
@@ -141,9 +143,15 @@ pub async fn me(editor: Editor) -> warmline_channels::ApiJson<Editor> {
     warmline_channels::ApiJson(editor)
 }
 
-/// Serves `record`'s published version to customers from now on, or nothing when it has
+/// Serves article `id`'s published version to customers from now on, or nothing when it has
 /// none (never published, archived): one article re-indexed, no restart, no rebuild.
-pub async fn make_live(api: &EditorApi, record: &ArticleRecord) -> Result<(), DomainError> {
+pub async fn make_live(api: &EditorApi, id: &str) -> Result<(), DomainError> {
+    let _one = api.live.lock().await;
+    let record = api
+        .articles
+        .article(id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(format!("no article {id:?}")))?;
     let article = match record.live_version() {
         Some(number) => {
             let version = api
