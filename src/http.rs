@@ -43,6 +43,19 @@ use warmline_retrieval::{Article, Status};
         warmline_channels::agent_work::suggestions,
         warmline_channels::agent_work::tickets,
         warmline_channels::agent_work::close_ticket,
+        crate::editor::me,
+        crate::editor::articles::list,
+        crate::editor::articles::create,
+        crate::editor::articles::get_one,
+        crate::editor::articles::save,
+        crate::editor::articles::transition,
+        crate::editor::articles::versions,
+        crate::editor::articles::version,
+        crate::editor::articles::diff,
+        crate::editor::articles::restore,
+        crate::editor::tryit::try_it,
+        crate::editor::tryit::render,
+        crate::editor::checks::report,
         healthz,
         readyz,
     ),
@@ -82,9 +95,33 @@ use warmline_retrieval::{Article, Status};
         warmline_channels::rest::Transcript,
         warmline_channels::error::ErrorBody,
         warmline_channels::error::ErrorDetail,
+        crate::editor::Editor,
+        crate::editor::document::Fields,
+        crate::editor::articles::Source,
+        crate::editor::articles::Listed,
+        crate::editor::articles::Opened,
+        crate::editor::articles::Create,
+        crate::editor::articles::Save,
+        crate::editor::articles::Transition,
+        crate::editor::articles::VersionInfo,
+        crate::editor::articles::Diff,
+        crate::editor::articles::DiffLine,
+        crate::editor::articles::Restore,
+        crate::editor::tryit::TryIt,
+        crate::editor::tryit::Draft,
+        crate::editor::tryit::Tried,
+        crate::editor::tryit::Passage,
+        crate::editor::tryit::Answer,
+        crate::editor::tryit::Render,
+        crate::editor::tryit::Rendered,
+        crate::editor::checks::Report,
+        crate::editor::checks::Flag,
+        warmline_domain::ArticleVersion,
+        warmline_domain::Workflow,
         Readiness,
     )),
     tags((name = "chat", description = "Conversations with the bot"),
+         (name = "editor", description = "The knowledge editor: articles, versions, workflow, try-it, checks"),
          (name = "ops", description = "Health and readiness"))
 )]
 pub struct ApiDoc;
@@ -231,4 +268,9 @@ pub async fn home() -> Html<&'static str> {
 /// The agent console: log in, take conversations from the queue, talk, give them back.
 pub async fn agent_console() -> Html<&'static str> {
     Html(include_str!("../web/agent.html"))
+}
+
+/// The knowledge editor: log in, edit articles, try questions, publish.
+pub async fn editor_page() -> Html<&'static str> {
+    Html(include_str!("../web/editor.html"))
 }

@@ -5,6 +5,7 @@
 //! - [`app`]: the axum router (REST chat API, ops routes, article pages) with its limits.
 //! - [`run`]: serves a router on a listener until a shutdown future resolves.
 //! - [`http`], [`limits`], [`telemetry`]: ops routes, backpressure, logs and metrics.
+//! - [`editor`]: the knowledge editor's API (`/v1/editor/...`) and its page at `/editor`.
 //! - Messaging apps (`warmline_channels::Messaging`): webhooks under `/webhooks/...`, their
 //!   inbound and outbox workers started by [`Warmline::open`] and stopped by
 //!   [`Warmline::close`].
@@ -17,6 +18,7 @@
 //! ```
 
 pub mod cli;
+pub mod editor;
 pub mod http;
 pub mod journeys;
 pub mod limits;
@@ -170,6 +172,8 @@ impl Warmline {
             &settings.public_url,
             settings.embedder.clone(),
         )?;
+        // Articles kept in the editor's store are laid over the folder's before indexing.
+        editor::load_overlay(&store, &knowledge).await?;
         let sync = tokio::task::block_in_place(|| knowledge.resync_with(progress))?;
         let watch = if settings.watch {
             Some(warmline_retrieval::watch::watch(
@@ -183,9 +187,10 @@ impl Warmline {
         let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
         let conversations: Arc<dyn ConversationStore> =
             Arc::new(Publishing::new(store.clone(), bus.clone()));
+        let recorded = editor::usage::Recording::spawn(Arc::new(knowledge.clone()), store.clone());
         let mut dialog = Dialog::new(
             conversations.clone(),
-            Arc::new(knowledge.clone()),
+            Arc::new(recorded),
             DialogConfig::default(),
         );
         if let (Some(generator), Some(embedder)) = (&settings.generator, &settings.embedder) {
@@ -412,13 +417,21 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
             )
         })
         .unwrap_or_default();
+    let editors = editor::EditorApi::new(
+        state.store.clone(),
+        state.store.clone(),
+        state.knowledge.clone(),
+        state.dialog.clone(),
+    );
     let api = warmline_channels::rest::router(state.dialog.clone())
         .merge(warmline_channels::agents::router(agents))
+        .merge(editor::router(editors))
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(gate, limits::gate));
     Router::new()
         .route("/", get(http::home))
         .route("/agent", get(http::agent_console))
+        .route("/editor", get(http::editor_page))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics_page))

@@ -12,6 +12,7 @@ macro_rules! say {
 
 mod channels;
 mod journeys;
+mod knowledge;
 mod models;
 
 use crate::telemetry::LogFormat;
@@ -87,6 +88,13 @@ pub enum Command {
     /// Guided journeys (`<knowledge>/journeys/*.yaml`).
     #[command(subcommand)]
     Journeys(JourneysCommand),
+    /// The knowledge editor's articles: import a folder of article files into the store, or
+    /// export the store to files.
+    #[command(subcommand)]
+    Knowledge(knowledge::KnowledgeCommand),
+    /// API tokens for automation (`Authorization: Bearer`), scoped by role.
+    #[command(subcommand)]
+    Tokens(knowledge::TokensCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,8 +137,9 @@ pub struct AgentAddArgs {
     #[arg(long)]
     pub name: Option<String>,
 
-    /// `agent` or `supervisor` (supervisors can also work on other agents' conversations).
-    #[arg(long, default_value = "agent", value_parser = ["agent", "supervisor"])]
+    /// `agent`, `supervisor` (can also work on other agents' conversations), `editor` (the
+    /// knowledge editor only; never in queues) or `admin` (everything).
+    #[arg(long, default_value = "agent", value_parser = ["agent", "supervisor", "editor", "admin"])]
     pub role: String,
 
     /// What they can take, comma-separated (`billing,fraud,returns`): handoffs that need a
@@ -446,6 +455,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(ModelsCommand::List(args)) => list_models(args),
         Command::Agents(AgentsCommand::Add(args)) => add_agent(args).await,
         Command::Crm(CrmCommand::Import(args)) => crm_import(args).await,
+        Command::Knowledge(command) => knowledge::run(command).await,
+        Command::Tokens(command) => knowledge::tokens(command).await,
         Command::Test(args) => journeys::test(args).await,
         Command::Journeys(JourneysCommand::Check(args)) => journeys::check(args),
         Command::Channels(command) => channels::run(command).await,
@@ -504,7 +515,8 @@ async fn add_agent(args: AgentAddArgs) -> anyhow::Result<()> {
         "the password needs at least {MIN_PASSWORD_CHARS} characters \
          (WARMLINE_AGENT_PASSWORD or the first line of standard input)"
     );
-    let role = AgentRole::parse(&args.role).context("role is agent or supervisor")?;
+    let role =
+        AgentRole::parse(&args.role).context("role is agent, supervisor, editor or admin")?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create the data dir {}", args.data_dir.display()))?;
     let store = warmline_store::SqliteStore::open(

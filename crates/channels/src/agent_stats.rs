@@ -82,7 +82,7 @@ pub async fn stats(
     State(api): State<AgentApi>,
     Authenticated(agent): Authenticated,
 ) -> Result<ApiJson<QueueStats>, ApiError> {
-    if agent.role != warmline_domain::AgentRole::Supervisor {
+    if !agent.role.supervises() {
         return Err(ApiError::new(ErrorCode::Forbidden, "for supervisors"));
     }
     Ok(ApiJson(queue_stats(&api).await?))

@@ -8,8 +8,8 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use warmline_domain::{
-    Agent, AgentRole, Citation, DomainError, ErrorCode, Handoff, HandoffStatus, Message, Presence,
-    Role, Ticket, TicketId,
+    Agent, Citation, DomainError, ErrorCode, Handoff, HandoffStatus, Message, Presence, Role,
+    Ticket, TicketId,
 };
 
 /// The routes of this module (state: [`AgentApi`]).
@@ -220,7 +220,7 @@ pub async fn close_ticket(
 /// Whose conversation an agent may watch live: their own, one still waiting (as the queue
 /// shows it to everyone), or, for supervisors, any.
 pub(crate) fn may_watch(agent: &Agent, handoff: &Handoff) -> bool {
-    agent.role == AgentRole::Supervisor
+    agent.role.supervises()
         || handoff.agent_id == Some(agent.id)
         || handoff.status == HandoffStatus::Queued
 }

@@ -27,9 +27,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::Duration;
-use warmline_domain::{
-    Agent, AgentRole, ConversationId, DomainError, ErrorCode, Event, HandoffId, Received,
-};
+use warmline_domain::{Agent, ConversationId, DomainError, ErrorCode, Event, HandoffId, Received};
 
 /// The subprotocol the server speaks.
 pub const PROTOCOL: &str = "warmline.v1";
@@ -90,6 +88,9 @@ pub async fn connect(
         .session_agent(&hash)
         .await?
         .ok_or_else(unauthorized)?;
+    if !agent.role.works_conversations() {
+        return Err(crate::agents::not_for_editors());
+    }
     let Ok(slot) = api.sockets.clone().try_acquire_owned() else {
         return Err(ApiError::rate_limited(5));
     };
@@ -132,7 +133,7 @@ impl Feed {
     }
 
     fn supervisor(&self) -> bool {
-        self.agent.role == AgentRole::Supervisor
+        self.agent.role.supervises()
     }
 
     async fn run(mut self, mut socket: WebSocket) {

@@ -122,7 +122,7 @@ fn password_matches(password: &str, stored: &str) -> bool {
     })
 }
 
-pub(crate) fn token_hash(token: &str) -> String {
+pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -130,6 +130,14 @@ pub(crate) fn unauthorized() -> ApiError {
     ApiError::new(
         ErrorCode::Unauthorized,
         "log in first: POST /v1/agent/login, then send `Authorization: Bearer <token>`",
+    )
+}
+
+/// Editors log in like agents but do not work conversations.
+pub(crate) fn not_for_editors() -> ApiError {
+    ApiError::new(
+        ErrorCode::Forbidden,
+        "editors keep the knowledge base; the agent console is for agents, supervisors and admins",
     )
 }
 
@@ -142,13 +150,14 @@ impl FromRequestParts<AgentApi> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, api: &AgentApi) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers).ok_or_else(unauthorized)?;
         match api.handoffs.session_agent(&token_hash(token)).await? {
-            Some(agent) => Ok(Self(agent)),
+            Some(agent) if agent.role.works_conversations() => Ok(Self(agent)),
+            Some(_) => Err(not_for_editors()),
             None => Err(unauthorized()),
         }
     }
 }
 
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
@@ -279,7 +288,7 @@ pub(crate) async fn load(api: &AgentApi, raw: &str) -> Result<Handoff, ApiError>
 
 /// Only the agent who accepted a handoff (or a supervisor) works on it.
 pub(crate) fn ensure_owner(handoff: &Handoff, agent: &Agent) -> Result<(), ApiError> {
-    if handoff.agent_id == Some(agent.id) || agent.role == warmline_domain::AgentRole::Supervisor {
+    if handoff.agent_id == Some(agent.id) || agent.role.supervises() {
         Ok(())
     } else {
         Err(ApiError::new(

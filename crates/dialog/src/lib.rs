@@ -370,6 +370,13 @@ impl Dialog {
         Ok((reply, result.embedding))
     }
 
+    /// The same dialog answering from `knowledge` (the editor's draft preview).
+    pub fn answering_from(&self, knowledge: Arc<dyn KnowledgeSearch>) -> Self {
+        let mut dialog = self.clone();
+        dialog.knowledge = knowledge;
+        dialog
+    }
+
     /// Answers with generated, verified text from now on (see [`grounded`]).
     pub fn with_grounding(mut self, grounded: Grounded) -> Self {
         self.grounded = Some(Arc::new(grounded));

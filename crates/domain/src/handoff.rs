@@ -145,8 +145,7 @@ pub struct Agent {
 impl Agent {
     /// Whether this agent may take a handoff that needs `skill`.
     pub fn can_take(&self, skill: Option<&str>) -> bool {
-        self.role == AgentRole::Supervisor
-            || skill.is_none_or(|skill| self.skills.iter().any(|s| s == skill))
+        self.role.supervises() || skill.is_none_or(|skill| self.skills.iter().any(|s| s == skill))
     }
 }
 
@@ -299,6 +298,10 @@ pub struct Route {
 pub enum AgentRole {
     Agent,
     Supervisor,
+    /// Keeps the knowledge base: the editor API only, never in queues or assignment.
+    Editor,
+    /// Everything: supervisor rights on the agent API and the editor API.
+    Admin,
 }
 
 impl AgentRole {
@@ -306,13 +309,32 @@ impl AgentRole {
         match self {
             Self::Agent => "agent",
             Self::Supervisor => "supervisor",
+            Self::Editor => "editor",
+            Self::Admin => "admin",
         }
+    }
+
+    /// Supervisors and admins: take anything, see the stats, act on any conversation.
+    pub fn supervises(self) -> bool {
+        matches!(self, Self::Supervisor | Self::Admin)
+    }
+
+    /// Who works conversations on the agent API (everyone but editors).
+    pub fn works_conversations(self) -> bool {
+        self != Self::Editor
+    }
+
+    /// Who may use the knowledge editor's API.
+    pub fn edits_knowledge(self) -> bool {
+        matches!(self, Self::Editor | Self::Admin)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "agent" => Some(Self::Agent),
             "supervisor" => Some(Self::Supervisor),
+            "editor" => Some(Self::Editor),
+            "admin" => Some(Self::Admin),
             _ => None,
         }
     }

@@ -1,6 +1,8 @@
 //! Warmline's shared vocabulary: the types that cross crate boundaries and the traits that
 //! the binary wires together.
 //!
+//! - [`articles`]: the knowledge editor's articles, versions, workflow and API tokens
+//!   ([`ArticleStore`]).
 //! - [`ids`]: typed identifiers (conversations, messages, customers).
 //! - [`conversation`]: conversations, messages, citations, customers, channel identities.
 //! - [`crm`]: the [`CrmConnector`] trait: customer profiles, orders, cases, and the actions
@@ -19,6 +21,7 @@
 //!
 //! This crate holds types and traits only: no IO, no axum, tantivy or sqlx.
 
+pub mod articles;
 pub mod conversation;
 pub mod crm;
 pub mod embed;
@@ -34,6 +37,7 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use articles::{ApiToken, ArticleRecord, ArticleSave, ArticleStore, ArticleVersion, Workflow};
 pub use conversation::{
     Channel, Citation, Conversation, Customer, CustomerIdentity, Message, NewConversation,
     Ownership, Reply, ReplyKind, Role,

@@ -99,6 +99,31 @@ impl DenseIndex {
         })
     }
 
+    /// A memory-only copy for `catalog` (a draft preview): vectors this index already has are
+    /// reused, only new passages are embedded, and nothing is written to the cache file.
+    /// Blocking.
+    pub fn preview(
+        &self,
+        catalog: &Catalog,
+        url: &dyn Fn(&Article) -> String,
+    ) -> Result<DenseIndex, RetrievalError> {
+        let known = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .clone();
+        let mut cache = VectorCache::open(None, self.embedder.dimensions())?;
+        cache.map = known;
+        let preview = DenseIndex {
+            embedder: self.embedder.clone(),
+            cache: Mutex::new(cache),
+            state: RwLock::new(Arc::default()),
+        };
+        preview.sync(catalog, url, &mut |_, _| {})?;
+        Ok(preview)
+    }
+
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
         &self.embedder
     }

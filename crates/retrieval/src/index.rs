@@ -149,6 +149,11 @@ impl KnowledgeIndex {
         })
     }
 
+    /// The base of default article URLs.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
     /// Where the index lives on disk (`None` in RAM).
     pub fn location(&self) -> Option<&Path> {
         self.location.as_deref()

@@ -10,6 +10,8 @@
 //! - [`dense`]: passage embeddings ([`DenseIndex`]), cached by content hash, searched exactly.
 //! - [`eval`]: recall@k and MRR of each [`Retrieval`] mode on a question set.
 //! - [`watch`]: re-syncs the index when article files change.
+//! - [`overlay`]: articles from the editor's store laid over the folder's by id, applied one
+//!   article at a time (publish, archive) and in throwaway draft previews.
 //! - [`KnowledgeBase`]: the async [`KnowledgeSearch`] implementation the server uses.
 
 pub mod article;
@@ -18,6 +20,7 @@ pub mod dense;
 pub mod eval;
 pub mod index;
 pub mod loader;
+pub mod overlay;
 mod query;
 pub mod schema;
 pub mod watch;
@@ -119,6 +122,10 @@ pub struct KnowledgeBase {
     dense: Option<Arc<DenseIndex>>,
     mode: Retrieval,
     folder: PathBuf,
+    /// Store articles over the folder's, by id (`None`: hidden even if the folder has it).
+    overlay: Arc<std::sync::Mutex<overlay::Overlay>>,
+    /// One sync at a time (the watcher's and the editor's), so neither undoes the other.
+    syncing: Arc<std::sync::Mutex<()>>,
 }
 
 impl KnowledgeBase {
@@ -129,6 +136,8 @@ impl KnowledgeBase {
             dense: None,
             mode: Retrieval::Lexical,
             folder: folder.to_owned(),
+            overlay: Arc::default(),
+            syncing: Arc::default(),
         }
     }
 
@@ -168,7 +177,22 @@ impl KnowledgeBase {
         &self,
         progress: &mut dyn FnMut(Phase, usize, usize),
     ) -> Result<SyncReport, RetrievalError> {
-        let loaded = load_dir(&self.folder)?;
+        let _one = self.syncing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut loaded = load_dir(&self.folder)?;
+        self.overlay
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lay_over(&mut loaded);
+        self.sync_loaded(loaded, progress)
+    }
+
+    /// Indexes `loaded` (changed articles only), then embeds what is new. The caller holds
+    /// `syncing`.
+    fn sync_loaded(
+        &self,
+        loaded: Loaded,
+        progress: &mut dyn FnMut(Phase, usize, usize),
+    ) -> Result<SyncReport, RetrievalError> {
         let report = self.index.sync(loaded, &mut |done, total| {
             progress(Phase::Indexing, done, total)
         })?;

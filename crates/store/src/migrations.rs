@@ -34,7 +34,20 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "channels",
         include_str!("../migrations/sqlite/0006_channels.sql"),
     ),
+    (
+        7,
+        "articles",
+        include_str!("../migrations/sqlite/0007_articles.sql"),
+    ),
 ];
+
+/// Migrations that run their own transaction (they must change pragmas outside one): the
+/// first line of their SQL says `-- no-transaction`.
+fn no_transaction(sql: &str) -> bool {
+    sql.lines()
+        .next()
+        .is_some_and(|l| l.trim() == "-- no-transaction")
+}
 
 pub(crate) fn sqlite() -> Migrator {
     let migrations = SQLITE
@@ -45,7 +58,7 @@ pub(crate) fn sqlite() -> Migrator {
                 Cow::Borrowed(description),
                 MigrationType::Simple,
                 SqlStr::from_static(sql),
-                false,
+                no_transaction(sql),
             )
         })
         .collect::<Vec<_>>();

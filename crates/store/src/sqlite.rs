@@ -458,6 +458,7 @@ impl ConversationStore for SqliteStore {
     }
 }
 
+mod articles;
 mod handoffs;
 mod memory;
 mod messaging;

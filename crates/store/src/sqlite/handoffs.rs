@@ -329,7 +329,8 @@ impl HandoffStore for SqliteStore {
         let count: i64 = sqlx::query_scalar(
             "SELECT count(DISTINCT s.agent_id) FROM agent_sessions s
              JOIN agents a ON a.id = s.agent_id
-             WHERE a.presence = 'online' AND s.last_seen >= ? AND s.expires_at > ?",
+             WHERE a.presence = 'online' AND a.role != 'editor'
+               AND s.last_seen >= ? AND s.expires_at > ?",
         )
         .bind(to_millis(since))
         .bind(to_millis(warmline_domain::conversation::now()))

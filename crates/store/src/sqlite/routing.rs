@@ -66,7 +66,7 @@ impl SqliteStore {
                  AS chats,
                (SELECT max(s.last_seen) FROM agent_sessions s
                  WHERE s.agent_id = a.id AND s.expires_at > ?) AS seen
-             FROM agents a ORDER BY a.username",
+             FROM agents a WHERE a.role != 'editor' ORDER BY a.username",
         )
         .bind(now)
         .fetch_all(&self.writer)
