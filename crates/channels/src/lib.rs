@@ -7,6 +7,8 @@
 //!   suggested replies; [`agent_stats`]: supervisors' live stats; [`agent_ws`]: the console's live feed over a websocket.
 //! - [`error`]: the one place where [`warmline_domain::ErrorCode`]s become HTTP statuses and
 //!   `{"error": {"code", "message"}}` bodies, including for malformed requests.
+//! - [`insights`]: customers' ratings of answers, and the team's analytics summary, content
+//!   gaps, draft articles and CSV export (`/v1/insights/...`).
 //!
 //! - [`messaging`]: what the messaging apps share: the durable inbound queue (each provider
 //!   message handled once), chat threads mapped to conversations, the outbox with retries
@@ -21,6 +23,7 @@ pub mod agent_ws;
 pub mod agents;
 pub mod email;
 pub mod error;
+pub mod insights;
 pub mod messaging;
 pub mod rest;
 pub mod slack;

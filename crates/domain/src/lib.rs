@@ -12,6 +12,8 @@
 //! - [`memory`]: what the dialog remembers between turns (journey progress, slots) and the
 //!   [`Memories`] trait.
 //! - [`handoff`]: handoffs to people, agents, and the [`HandoffStore`] trait.
+//! - [`insights`]: content gaps, answer ratings and the analytics facts
+//!   ([`InsightsStore`]).
 //! - [`events`]: live [`Event`]s and the [`EventBus`] trait (in-process today, NATS later).
 //! - [`messaging`]: messaging apps' inbound records, chat threads and outbox
 //!   ([`ChannelStore`]), and the [`Outbound`] hook for messages written outside a turn.
@@ -27,6 +29,7 @@ pub mod events;
 pub mod generate;
 pub mod handoff;
 pub mod ids;
+pub mod insights;
 pub mod knowledge;
 pub mod memory;
 pub mod messaging;
@@ -52,6 +55,9 @@ pub use generate::{
 pub use handoff::{
     Agent, AgentLoad, AgentRole, CustomerSnapshot, Disposition, Handoff, HandoffPacket,
     HandoffStatus, HandoffStore, JourneySnapshot, NewTicket, Presence, Route, Ticket, TicketKind,
+};
+pub use insights::{
+    ArticleHelpfulness, GapGroup, GapReason, GapStatus, InsightsFacts, InsightsStore, NewGap,
 };
 pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId, TicketId};
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};

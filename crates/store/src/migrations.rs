@@ -34,6 +34,12 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "channels",
         include_str!("../migrations/sqlite/0006_channels.sql"),
     ),
+    // 0007 (articles and versions) comes with the knowledge editor's branch.
+    (
+        8,
+        "insights",
+        include_str!("../migrations/sqlite/0008_insights.sql"),
+    ),
 ];
 
 pub(crate) fn sqlite() -> Migrator {

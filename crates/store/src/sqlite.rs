@@ -459,6 +459,7 @@ impl ConversationStore for SqliteStore {
 }
 
 mod handoffs;
+mod insights;
 mod memory;
 mod messaging;
 mod routing;
