@@ -6,7 +6,8 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use warmline_dialog::Dialog;
 use warmline_dialog::insights::Insights;
-use warmline_dialog::insights::summary::{Summary, Window};
+use warmline_channels::insights::{WindowQuery, window};
+use warmline_dialog::insights::summary::Summary;
 
 /// How often the gauges are recomputed.
 pub const GAUGES_EVERY: Duration = Duration::from_secs(60);
@@ -48,13 +49,18 @@ pub fn spawn_gauges(insights: Insights, durable_days: i64, mut closing: watch::R
                 _ = every.tick() => {}
                 _ = closing.changed() => return,
             }
-            let now = warmline_domain::conversation::now();
-            let window = Window {
-                since: now - time::Duration::days(GAUGE_DAYS),
-                until: now + time::Duration::milliseconds(1),
-                durable_days,
+            let query = WindowQuery {
+                since: Some(format!("{GAUGE_DAYS}d")),
+                durable_days: Some(durable_days),
             };
-            match insights.summary(window, now).await {
+            let window = match window(&query, durable_days) {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::warn!(error = %e, "insights gauges not refreshed");
+                    return;
+                }
+            };
+            match insights.summary(window, warmline_domain::conversation::now()).await {
                 Ok(summary) => set_gauges(&summary),
                 Err(e) => tracing::warn!(error = %e, "insights gauges not refreshed"),
             }

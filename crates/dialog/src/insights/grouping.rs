@@ -33,9 +33,15 @@ impl Default for Thresholds {
     }
 }
 
-/// The stemmed content words of a question (stop words left out), sorted and deduplicated.
+/// The stemmed content words of a question (stop words and redaction marks such as
+/// `[email]` left out), sorted and deduplicated.
 pub fn terms(question: &str) -> Vec<String> {
-    text::content_stems(&text::tokens(question))
+    let without_marks: String = question
+        .split(' ')
+        .filter(|w| !(w.contains('[') && w.contains(']')))
+        .collect::<Vec<_>>()
+        .join(" ");
+    text::content_stems(&text::tokens(&without_marks))
 }
 
 #[derive(Debug, Clone)]
@@ -238,6 +244,7 @@ mod tests {
         assert_eq!(g.assign(&terms("can I pay with bitcoin"), None), None);
         g.remove(1);
         assert!(g.is_empty());
+        assert_eq!(terms("is bitcoin accepted for order [order]?"), terms("bitcoin accepted order"));
     }
 
     #[test]
