@@ -137,9 +137,10 @@ pub fn render(s: &Summary, since: &str) -> String {
             let _ = writeln!(out, "  {} {}/5  {comment}", c.at.date(), c.score);
         }
     }
-    let _ = write!(
-        out,
-        "\nDefinitions: `warmline report` counts as the dashboard does (README, \"Content gaps and analytics\")."
-    );
+    let _ = writeln!(out, "\ndefinitions:");
+    for (name, text) in warmline_dialog::insights::summary::DEFINITIONS {
+        let _ = writeln!(out, "  {name}: {text}");
+    }
+    out.truncate(out.trim_end().len());
     out
 }

@@ -28,7 +28,7 @@ impl Default for Thresholds {
     fn default() -> Self {
         Self {
             terms: 0.4,
-            cosine: 0.62,
+            cosine: 0.55,
         }
     }
 }
