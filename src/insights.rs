@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
+use warmline_channels::insights::{WindowQuery, window};
 use warmline_dialog::Dialog;
 use warmline_dialog::insights::Insights;
-use warmline_channels::insights::{WindowQuery, window};
 use warmline_dialog::insights::summary::Summary;
 
 /// How often the gauges are recomputed.
@@ -25,18 +25,30 @@ pub fn set_gauges(s: &Summary) {
         "warmline_insights_gap_groups_open",
         Some(s.gap_groups_open as f64),
     );
-    set("warmline_insights_conversations", Some(s.conversations as f64));
+    set(
+        "warmline_insights_conversations",
+        Some(s.conversations as f64),
+    );
     set("warmline_insights_bot_resolved_ratio", s.bot_resolved.rate);
     set("warmline_insights_handed_off_ratio", s.handed_off.rate);
     set(
         "warmline_insights_durable_resolution_ratio",
         s.durable.durable.rate,
     );
-    set("warmline_insights_agent_wait_median_seconds", s.wait.median_seconds);
+    set(
+        "warmline_insights_agent_wait_median_seconds",
+        s.wait.median_seconds,
+    );
     set("warmline_insights_csat_average", s.csat.average);
-    set("warmline_insights_csat_surveys", Some(s.csat.satisfied.denominator as f64));
+    set(
+        "warmline_insights_csat_surveys",
+        Some(s.csat.satisfied.denominator as f64),
+    );
     set("warmline_insights_support_mean", s.support.mean);
-    set("warmline_insights_answers_helpful_ratio", s.helpfulness.rate);
+    set(
+        "warmline_insights_answers_helpful_ratio",
+        s.helpfulness.rate,
+    );
 }
 
 /// Recomputes the gauges every [`GAUGES_EVERY`] until `closing` turns true.
@@ -60,7 +72,10 @@ pub fn spawn_gauges(insights: Insights, durable_days: i64, mut closing: watch::R
                     return;
                 }
             };
-            match insights.summary(window, warmline_domain::conversation::now()).await {
+            match insights
+                .summary(window, warmline_domain::conversation::now())
+                .await
+            {
                 Ok(summary) => set_gauges(&summary),
                 Err(e) => tracing::warn!(error = %e, "insights gauges not refreshed"),
             }

@@ -28,5 +28,8 @@ async fn grouping_by_meaning_on_the_labelled_set() {
     // chosen on this same small set, so these are floors against regressions, not a promise.
     assert!(by_meaning.precision >= 0.9, "{by_meaning:?}");
     assert!(by_meaning.recall >= 0.65, "{by_meaning:?}");
-    assert!(by_meaning.f1() >= by_terms.f1(), "{by_meaning:?} vs {by_terms:?}");
+    assert!(
+        by_meaning.f1() >= by_terms.f1(),
+        "{by_meaning:?} vs {by_terms:?}"
+    );
 }

@@ -2,9 +2,7 @@
 
 mod common;
 
-use common::{
-    TestServer, agent_session, customer_says, get_json, open_conversation, unlimited,
-};
+use common::{TestServer, agent_session, customer_says, get_json, open_conversation, unlimited};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
@@ -76,8 +74,14 @@ async fn unanswered_questions_are_redacted_grouped_drafted_and_closed_by_a_new_a
     let group = &gaps[0];
     assert_eq!(group["status"], "open");
     let text = group["samples"].to_string();
-    assert!(text.contains("[email]") && text.contains("[order]"), "{text}");
-    assert!(!text.contains("ana.lopez") && !text.contains("204518837"), "{text}");
+    assert!(
+        text.contains("[email]") && text.contains("[order]"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("ana.lopez") && !text.contains("204518837"),
+        "{text}"
+    );
 
     let id = group["id"].as_i64().unwrap();
     let draft = reqwest::Client::new()
@@ -91,7 +95,12 @@ async fn unanswered_questions_are_redacted_grouped_drafted_and_closed_by_a_new_a
     assert_eq!(draft["status"], "drafting");
     assert!(draft["title"].as_str().unwrap().ends_with('?'), "{draft}");
     assert_eq!(draft["questions"].as_array().unwrap().len(), 3);
-    assert!(draft["markdown"].as_str().unwrap().contains("status: draft"));
+    assert!(
+        draft["markdown"]
+            .as_str()
+            .unwrap()
+            .contains("status: draft")
+    );
     let missing = reqwest::Client::new()
         .post(server.url("/v1/insights/gaps/999999/draft"))
         .bearer_auth(&boss)
@@ -132,31 +141,67 @@ async fn customers_rate_bot_replies_once_per_message_and_editors_see_it_per_arti
     let other = ask_alone(&server, "How do I reset my password?").await;
     let other_reply = other["reply"]["message_id"].as_str().unwrap();
 
-    let r = feedback(&server, &conversation, json!({"message_id": reply, "helpful": true})).await;
+    let r = feedback(
+        &server,
+        &conversation,
+        json!({"message_id": reply, "helpful": true}),
+    )
+    .await;
     assert_eq!(r.status(), 204);
     // A second rating replaces the first.
-    let r = feedback(&server, &conversation, json!({"message_id": reply, "helpful": false})).await;
+    let r = feedback(
+        &server,
+        &conversation,
+        json!({"message_id": reply, "helpful": false}),
+    )
+    .await;
     assert_eq!(r.status(), 204);
     // The customer's own message is not a bot reply.
     let mine = turn["message"]["id"].as_str().unwrap();
-    let r = feedback(&server, &conversation, json!({"message_id": mine, "helpful": true})).await;
+    let r = feedback(
+        &server,
+        &conversation,
+        json!({"message_id": mine, "helpful": true}),
+    )
+    .await;
     assert_eq!(r.status(), 422);
     // Another conversation's reply, an unknown conversation, a malformed id, a bad body.
-    let r = feedback(&server, &conversation, json!({"message_id": other_reply, "helpful": true})).await;
+    let r = feedback(
+        &server,
+        &conversation,
+        json!({"message_id": other_reply, "helpful": true}),
+    )
+    .await;
     assert_eq!(r.status(), 404);
     let unknown = "0190d4c8-0000-7000-8000-000000000000";
-    let r = feedback(&server, unknown, json!({"message_id": reply, "helpful": true})).await;
+    let r = feedback(
+        &server,
+        unknown,
+        json!({"message_id": reply, "helpful": true}),
+    )
+    .await;
     assert_eq!(r.status(), 404);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
-    let r = feedback(&server, &conversation, json!({"message_id": "nope", "helpful": true})).await;
+    let r = feedback(
+        &server,
+        &conversation,
+        json!({"message_id": "nope", "helpful": true}),
+    )
+    .await;
     assert_eq!(r.status(), 422);
     let r = feedback(&server, &conversation, json!({"message_id": reply})).await;
     assert_eq!(r.status(), 400);
 
     let articles = get_json(&server, "/v1/insights/articles?since=1d", Some(&boss)).await;
     assert_eq!(articles[0]["article_id"], article);
-    assert_eq!((articles[0]["helpful"].as_u64(), articles[0]["rated"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        (
+            articles[0]["helpful"].as_u64(),
+            articles[0]["rated"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
     let summary = get_json(&server, "/v1/insights/summary?since=1d", Some(&boss)).await;
     assert_eq!(summary["helpfulness"]["count"], 0);
     assert_eq!(summary["helpfulness"]["denominator"], 1);
@@ -180,9 +225,19 @@ async fn the_insights_routes_need_a_supervisor_and_explain_bad_windows() {
         assert_eq!(none.status(), 401, "{path}");
         let body: Value = none.json().await.unwrap();
         assert_eq!(body["error"]["code"], "unauthorized");
-        let as_agent = client.get(server.url(path)).bearer_auth(&agent).send().await.unwrap();
+        let as_agent = client
+            .get(server.url(path))
+            .bearer_auth(&agent)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(as_agent.status(), 403, "{path}");
-        let ok = client.get(server.url(path)).bearer_auth(&boss).send().await.unwrap();
+        let ok = client
+            .get(server.url(path))
+            .bearer_auth(&boss)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(ok.status(), 200, "{path}");
     }
     let draft = client
@@ -193,14 +248,29 @@ async fn the_insights_routes_need_a_supervisor_and_explain_bad_windows() {
         .unwrap();
     assert_eq!(draft.status(), 403);
 
-    for bad in ["since=forever", "since=400d", "durable_days=0", "status=lost", "durable_days=x"] {
+    for bad in [
+        "since=forever",
+        "since=400d",
+        "durable_days=0",
+        "status=lost",
+        "durable_days=x",
+    ] {
         let path = if bad.starts_with("status") {
             format!("/v1/insights/gaps?{bad}")
         } else {
             format!("/v1/insights/summary?{bad}")
         };
-        let r = client.get(server.url(&path)).bearer_auth(&boss).send().await.unwrap();
-        assert!(matches!(r.status().as_u16(), 400 | 422), "{bad}: {}", r.status());
+        let r = client
+            .get(server.url(&path))
+            .bearer_auth(&boss)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(r.status().as_u16(), 400 | 422),
+            "{bad}: {}",
+            r.status()
+        );
         let body: Value = r.json().await.unwrap();
         assert!(body["error"]["message"].is_string(), "{bad}: {body}");
     }
@@ -214,13 +284,23 @@ async fn the_insights_routes_need_a_supervisor_and_explain_bad_windows() {
         .send()
         .await
         .unwrap();
-    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
     let csv = csv.text().await.unwrap();
     assert!(csv.starts_with("metric,key,value,denominator\n"), "{csv}");
     assert!(csv.contains("\nbot_resolved,,1,1\n"), "{csv}");
     let summary = get_json(&server, "/v1/insights/summary?since=1d", Some(&boss)).await;
     assert_eq!(summary["conversations"], 1);
-    assert!(summary["definitions"]["durable_resolution"].as_str().unwrap().contains("any channel"));
+    assert!(
+        summary["definitions"]["durable_resolution"]
+            .as_str()
+            .unwrap()
+            .contains("any channel")
+    );
     let support = eventually(async || {
         let s = get_json(&server, "/v1/insights/summary?since=1d", Some(&boss)).await;
         (s["support"]["replies"] == 1).then_some(s)
@@ -236,10 +316,21 @@ async fn the_insights_routes_need_a_supervisor_and_explain_bad_windows() {
 
     // The gauges reach /metrics without waiting for a scrape to compute them.
     let metrics = eventually(async || {
-        let text = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        text.contains("warmline_insights_gap_groups_open").then_some(text)
+        let text = client
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.contains("warmline_insights_gap_groups_open")
+            .then_some(text)
     })
     .await;
-    assert!(metrics.contains("warmline_insights_conversations"), "{metrics}");
+    assert!(
+        metrics.contains("warmline_insights_conversations"),
+        "{metrics}"
+    );
     server.stop().await;
 }

@@ -20,10 +20,9 @@ const DAY: i64 = 86_400_000;
 ///   survey 2 with a comment that looks like a formula.
 async fn hand_built(data: &Path) {
     std::fs::create_dir_all(data).unwrap();
-    let store =
-        warmline_store::SqliteStore::open(&data.join("warmline.db"), Default::default())
-            .await
-            .unwrap();
+    let store = warmline_store::SqliteStore::open(&data.join("warmline.db"), Default::default())
+        .await
+        .unwrap();
     let db = store.writer_pool();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -63,7 +62,10 @@ async fn hand_built(data: &Path) {
         .execute(db)
         .await
         .unwrap();
-        for (m, role, reply_kind) in [(20 + 2 * i, "customer", None), (21 + 2 * i, "bot", Some(kind))] {
+        for (m, role, reply_kind) in [
+            (20 + 2 * i, "customer", None),
+            (21 + 2 * i, "bot", Some(kind)),
+        ] {
             sqlx::query(
                 "INSERT INTO messages (id, conversation_id, role, text, reply_kind, created_at)
                  VALUES (?, ?, ?, 'text', ?, ?)",
@@ -95,7 +97,15 @@ async fn hand_built(data: &Path) {
     // (handoff, conversation, reasons, days ago, wait s, survey)
     let handoffs = [
         (40, 14, r#"["frustration"]"#, 18, 90, 4, "quick and kind"),
-        (41, 15, r#"["repeated_failure","frustration"]"#, 17, 30, 2, "=too slow, really"),
+        (
+            41,
+            15,
+            r#"["repeated_failure","frustration"]"#,
+            17,
+            30,
+            2,
+            "=too slow, really",
+        ),
     ];
     for (h, c, reasons, days, wait, score, comment) in handoffs {
         let at = ago(days) + 2000;
@@ -151,8 +161,14 @@ async fn report_prints_the_metrics_of_a_hand_built_store() {
     assert!(ok, "{err}");
     assert!(line(&out, "conversations").ends_with(" 6"), "{out}");
     assert!(line(&out, "  web").ends_with("4 of 6"), "{out}");
-    assert!(line(&out, "bot resolved").ends_with("66.7% (4 of 6)"), "{out}");
-    assert!(line(&out, "handed off").ends_with("33.3% (2 of 6)"), "{out}");
+    assert!(
+        line(&out, "bot resolved").ends_with("66.7% (4 of 6)"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "handed off").ends_with("33.3% (2 of 6)"),
+        "{out}"
+    );
     assert!(
         line(&out, "durable (7 days)").ends_with("66.7% (2 of 3); 0 pending, 1 anonymous"),
         "{out}"
@@ -161,9 +177,13 @@ async fn report_prints_the_metrics_of_a_hand_built_store() {
         line(&out, "median wait for an agent").ends_with("60.00 s (of 2 accepted; 0 not accepted)"),
         "{out}"
     );
-    assert!(line(&out, "CSAT").ends_with("3.00 average; 4-5: 50.0% (1 of 2)"), "{out}");
     assert!(
-        line(&out, "support score").contains("mean 0.53, median 0.50 (of 6 knowledge replies); answered 50.0% (3 of 6)"),
+        line(&out, "CSAT").ends_with("3.00 average; 4-5: 50.0% (1 of 2)"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "support score")
+            .contains("mean 0.53, median 0.50 (of 6 knowledge replies); answered 50.0% (3 of 6)"),
         "{out}"
     );
     assert!(line(&out, "  frustration").ends_with(" 2"), "{out}");
@@ -177,7 +197,14 @@ async fn report_prints_the_metrics_of_a_hand_built_store() {
     // A 30-day window: every followable resolution is still inside its days.
     let (ok, out, _) = run_command(
         warmline_command()
-            .args(["report", "--since", "30d", "--durable-days", "30", "--data-dir"])
+            .args([
+                "report",
+                "--since",
+                "30d",
+                "--durable-days",
+                "30",
+                "--data-dir",
+            ])
             .arg(data.path()),
     );
     assert!(ok);
@@ -204,7 +231,10 @@ fn report_explains_a_bad_window_and_a_missing_store() {
             .arg(data.path()),
     );
     assert!(!ok);
-    assert!(err.contains("since must be a number of days or hours"), "{err}");
+    assert!(
+        err.contains("since must be a number of days or hours"),
+        "{err}"
+    );
     let (ok, _, err) = run_command(
         warmline_command()
             .args(["report", "--data-dir"])

@@ -66,11 +66,17 @@ fn opt(v: Option<f64>, unit: &str) -> String {
 /// The summary as an aligned two-column table, then the lists.
 pub fn render(s: &Summary, since: &str) -> String {
     let mut rows: Vec<(String, String)> = vec![
-        ("window".into(), format!("last {since} ({} to {})", s.since.date(), s.until.date())),
+        (
+            "window".into(),
+            format!("last {since} ({} to {})", s.since.date(), s.until.date()),
+        ),
         ("conversations".into(), s.conversations.to_string()),
     ];
     for (channel, n) in &s.by_channel {
-        rows.push((format!("  {channel}"), format!("{n} of {}", s.conversations)));
+        rows.push((
+            format!("  {channel}"),
+            format!("{n} of {}", s.conversations),
+        ));
     }
     rows.push(("bot resolved".into(), ratio(&s.bot_resolved)));
     rows.push(("handed off".into(), ratio(&s.handed_off)));
@@ -112,7 +118,11 @@ pub fn render(s: &Summary, since: &str) -> String {
     ));
     rows.push(("rated helpful".into(), ratio(&s.helpfulness)));
     rows.push(("open content gaps".into(), s.gap_groups_open.to_string()));
-    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    let width = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for (k, v) in &rows {
         let _ = writeln!(out, "{k:<width$}  {v}");

@@ -56,10 +56,10 @@ pub use handoff::{
     Agent, AgentLoad, AgentRole, CustomerSnapshot, Disposition, Handoff, HandoffPacket,
     HandoffStatus, HandoffStore, JourneySnapshot, NewTicket, Presence, Route, Ticket, TicketKind,
 };
+pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId, TicketId};
 pub use insights::{
     ArticleHelpfulness, GapGroup, GapReason, GapStatus, InsightsFacts, InsightsStore, NewGap,
 };
-pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId, TicketId};
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
 pub use memory::{JourneyProgress, Memories, Memory, MemoryKey};
 pub use messaging::{

@@ -38,7 +38,12 @@ impl Rows {
     }
 
     fn ratio(&mut self, metric: &str, key: &str, r: &Ratio) {
-        self.row(metric, key, &r.count.to_string(), &r.denominator.to_string());
+        self.row(
+            metric,
+            key,
+            &r.count.to_string(),
+            &r.denominator.to_string(),
+        );
     }
 }
 
@@ -63,7 +68,12 @@ pub fn csv(s: &Summary) -> String {
         &format!("{} days", s.durable.days),
         &s.durable.durable,
     );
-    out.row("durable_resolution", "pending", &s.durable.pending.to_string(), "");
+    out.row(
+        "durable_resolution",
+        "pending",
+        &s.durable.pending.to_string(),
+        "",
+    );
     for r in &s.handoff_reasons {
         out.row(
             "handoff_reasons",
@@ -82,7 +92,12 @@ pub fn csv(s: &Summary) -> String {
     out.row("csat_average", "", &number(s.csat.average), &surveys);
     out.ratio("csat_satisfied", "4 or 5", &s.csat.satisfied);
     for d in &s.csat.by_day {
-        out.row("csat_by_day", &d.day, &format!("{:.4}", d.average), &d.surveys.to_string());
+        out.row(
+            "csat_by_day",
+            &d.day,
+            &format!("{:.4}", d.average),
+            &d.surveys.to_string(),
+        );
     }
     let replies = s.support.replies.to_string();
     out.row("support_mean", "", &number(s.support.mean), &replies);
@@ -94,12 +109,27 @@ pub fn csv(s: &Summary) -> String {
     }
     out.ratio("helpful", "", &s.helpfulness);
     for a in &s.articles {
-        out.row("article_helpful", &a.article_id, &a.helpful.to_string(), &a.rated.to_string());
+        out.row(
+            "article_helpful",
+            &a.article_id,
+            &a.helpful.to_string(),
+            &a.rated.to_string(),
+        );
     }
-    out.row("content_gap_groups_open", "", &s.gap_groups_open.to_string(), "");
+    out.row(
+        "content_gap_groups_open",
+        "",
+        &s.gap_groups_open.to_string(),
+        "",
+    );
     for g in &s.top_gaps {
         let title = g.samples.first().map(|q| q.question.as_str()).unwrap_or("");
-        out.row("content_gap", &format!("{} {title}", g.id), &g.count.to_string(), "");
+        out.row(
+            "content_gap",
+            &format!("{} {title}", g.id),
+            &g.count.to_string(),
+            "",
+        );
     }
     for c in &s.csat.comments {
         out.row(

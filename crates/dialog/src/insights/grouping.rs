@@ -231,7 +231,10 @@ mod tests {
     use super::*;
 
     fn set() -> GapSet {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../knowledge/eval/gaps.yaml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../knowledge/eval/gaps.yaml"
+        );
         serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
@@ -240,11 +243,17 @@ mod tests {
         let mut g = Grouper::new(Thresholds::default());
         let a = terms("do you sell gift wrapping");
         g.add(1, a, None);
-        assert_eq!(g.assign(&terms("can you gift wrap my order"), None), Some(1));
+        assert_eq!(
+            g.assign(&terms("can you gift wrap my order"), None),
+            Some(1)
+        );
         assert_eq!(g.assign(&terms("can I pay with bitcoin"), None), None);
         g.remove(1);
         assert!(g.is_empty());
-        assert_eq!(terms("is bitcoin accepted for order [order]?"), terms("bitcoin accepted order"));
+        assert_eq!(
+            terms("is bitcoin accepted for order [order]?"),
+            terms("bitcoin accepted order")
+        );
     }
 
     #[test]

@@ -109,13 +109,19 @@ impl Insights {
         window: summary::Window,
         now: OffsetDateTime,
     ) -> Result<summary::Summary, DomainError> {
-        let facts = self.store.insights_facts(window.since, window.until).await?;
+        let facts = self
+            .store
+            .insights_facts(window.since, window.until)
+            .await?;
         let mut out = summary::compute(&facts, window, now);
         out.articles = self
             .store
             .article_helpfulness(window.since, window.until)
             .await?;
-        let open = self.store.gap_groups(Some(GapStatus::Open), 10_000, 0).await?;
+        let open = self
+            .store
+            .gap_groups(Some(GapStatus::Open), 10_000, 0)
+            .await?;
         out.gap_groups_open = open.len() as u64;
         let mut top = self.store.gap_groups(None, 40, 5).await?;
         top.retain(|g| g.status != GapStatus::Closed);
@@ -353,7 +359,10 @@ impl Dialog {
             }
         }
         if !closed.is_empty() {
-            tracing::info!(closed = closed.len(), "content gaps answered after re-index");
+            tracing::info!(
+                closed = closed.len(),
+                "content gaps answered after re-index"
+            );
             let _ = insights.tx.send(Job::Reload).await;
         }
         Ok(closed)
@@ -373,7 +382,9 @@ mod tests {
         ];
         assert_eq!(title_of(&qs), "Do you offer gift wrapping?");
         let md = draft_markdown(3, "Do you offer gift wrapping?", &qs);
-        assert!(md.starts_with("---\nid: gap-3\ntitle: \"Do you offer gift wrapping?\"\nstatus: draft\n---"));
+        assert!(md.starts_with(
+            "---\nid: gap-3\ntitle: \"Do you offer gift wrapping?\"\nstatus: draft\n---"
+        ));
         assert!(md.contains("  - can you gift wrap it\n"));
     }
 }

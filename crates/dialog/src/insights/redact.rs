@@ -77,7 +77,10 @@ mod tests {
                 "card [card] was charged twice",
             ),
             ("card 4111-1111-1111-1111 declined", "card [card] declined"),
-            ("call me on +44 20 7946 0958 please", "call me on [phone] please"),
+            (
+                "call me on +44 20 7946 0958 please",
+                "call me on [phone] please",
+            ),
             ("my number is (555) 123-4567", "my number is [phone]"),
             (
                 "where is order JM-204518837 and 1Z9A61E40312345671",

@@ -329,7 +329,7 @@ fn csat(surveys: &[SurveyFacts]) -> Csat {
         .filter(|s| s.comment.as_deref().is_some_and(|c| !c.trim().is_empty()))
         .cloned()
         .collect();
-    comments.sort_by(|a, b| b.at.cmp(&a.at));
+    comments.sort_by_key(|c| std::cmp::Reverse(c.at));
     comments.truncate(COMMENTS);
     Csat {
         average: (n > 0).then(|| sum as f64 / n as f64),

@@ -56,13 +56,27 @@ fn facts() -> (InsightsFacts, OffsetDateTime) {
         conversation(Channel::Web, Some(ana), d1, d1 + min(5), 2, false),
         conversation(Channel::Web, Some(ben), d1, d1 + min(3), 1, false),
         conversation(Channel::Telegram, Some(cleo), d2, d2 + min(1), 1, false),
-        conversation(Channel::Web, Some(dan), d2, now - Duration::days(2), 3, false),
+        conversation(
+            Channel::Web,
+            Some(dan),
+            d2,
+            now - Duration::days(2),
+            3,
+            false,
+        ),
         conversation(Channel::Api, None, d1, d1, 1, false),
         conversation(Channel::Api, None, d1, d1, 1, false),
         conversation(Channel::Web, None, d1, d1, 0, false),
         conversation(Channel::Web, None, d1, d1 + min(30), 4, true),
         conversation(Channel::Sms, None, d2, d2 + min(30), 2, true),
-        conversation(Channel::Sms, Some(ben), d2 + Duration::days(20), d2, 2, true),
+        conversation(
+            Channel::Sms,
+            Some(ben),
+            d2 + Duration::days(20),
+            d2,
+            2,
+            true,
+        ),
     ];
     // ben's third conversation is outside the window (20 days later): drop it from the
     // window's conversations but keep it as a later contact (beyond his 7 days, within 30).

@@ -190,11 +190,11 @@ impl InsightsStore for SqliteStore {
             " WHERE (?1 IS NULL OR g.status = ?1) GROUP BY g.id
              ORDER BY n DESC, last_seen DESC LIMIT ?2"
         ))
-            .bind(status.map(GapStatus::as_str))
-            .bind(limit as i64)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db_error)?;
+        .bind(status.map(GapStatus::as_str))
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_error)?;
         let mut groups = Vec::with_capacity(rows.len());
         for row in &rows {
             groups.push(self.group_from(row, samples).await?);
@@ -235,7 +235,9 @@ impl InsightsStore for SqliteStore {
         .await
         .map_err(db_error)?;
         if done.rows_affected() == 0 {
-            return Err(DomainError::not_found(format!("no content gap with id {id}")));
+            return Err(DomainError::not_found(format!(
+                "no content gap with id {id}"
+            )));
         }
         Ok(())
     }
@@ -246,12 +248,14 @@ impl InsightsStore for SqliteStore {
         message: MessageId,
         helpful: bool,
     ) -> Result<(), DomainError> {
-        let found = sqlx::query("SELECT role, reply_kind FROM messages WHERE id = ? AND conversation_id = ?")
-            .bind(message.to_string())
-            .bind(conversation.to_string())
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(db_error)?;
+        let found = sqlx::query(
+            "SELECT role, reply_kind FROM messages WHERE id = ? AND conversation_id = ?",
+        )
+        .bind(message.to_string())
+        .bind(conversation.to_string())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db_error)?;
         let Some(row) = found else {
             let known = sqlx::query("SELECT 1 FROM conversations WHERE id = ?")
                 .bind(conversation.to_string())
@@ -368,7 +372,8 @@ impl SqliteStore {
                     channel: channel.parse().map_err(corrupt)?,
                     customer_id: match customer {
                         Some(c) => Some(CustomerId(
-                            c.parse().map_err(|e| corrupt(format!("customer_id: {e}")))?,
+                            c.parse()
+                                .map_err(|e| corrupt(format!("customer_id: {e}")))?,
                         )),
                         None => None,
                     },
@@ -410,7 +415,11 @@ impl SqliteStore {
             .collect()
     }
 
-    async fn handoff_facts(&self, since: i64, until: i64) -> Result<Vec<HandoffFacts>, DomainError> {
+    async fn handoff_facts(
+        &self,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<HandoffFacts>, DomainError> {
         let rows = sqlx::query(
             "SELECT packet, created_at, accepted_at FROM handoffs
              WHERE created_at >= ? AND created_at < ? ORDER BY created_at",
