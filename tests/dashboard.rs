@@ -37,7 +37,10 @@ async fn a_supervisor_reads_the_dashboard_in_a_browser() {
     let queue = get_json(&server, "/v1/agent/queue", Some(&sam)).await;
     let id = queue[0]["id"].as_str().unwrap().to_owned();
     let accept = format!("/v1/agent/handoffs/{id}/accept");
-    assert_eq!(agent_post(&server, &sam, &accept, json!({})).await.status(), 200);
+    assert_eq!(
+        agent_post(&server, &sam, &accept, json!({})).await.status(),
+        200
+    );
     let close = format!("/v1/agent/handoffs/{id}/close");
     let closed = agent_post(&server, &sam, &close, json!({"disposition": "resolved"})).await;
     assert_eq!(closed.status(), 200);
