@@ -56,6 +56,12 @@ use warmline_retrieval::{Article, Status};
         crate::editor::tryit::try_it,
         crate::editor::tryit::render,
         crate::editor::checks::report,
+        warmline_channels::insights::feedback,
+        warmline_channels::insights::summary,
+        warmline_channels::insights::gaps,
+        warmline_channels::insights::draft,
+        warmline_channels::insights::articles,
+        warmline_channels::insights::export_csv,
         healthz,
         readyz,
     ),
@@ -69,6 +75,7 @@ use warmline_retrieval::{Article, Status};
         warmline_channels::rest::ReplyBody,
         warmline_channels::rest::HandoffSignal,
         warmline_channels::rest::Survey,
+        warmline_channels::insights::Feedback,
         warmline_channels::rest::LeaveTicket,
         warmline_channels::agent_work::SetPresence,
         warmline_channels::agent_work::Transfer,
@@ -263,6 +270,11 @@ pub async fn kb_article(
 /// The home page: a small chat box over the REST API, and where to go next.
 pub async fn home() -> Html<&'static str> {
     Html(include_str!("../web/index.html"))
+}
+
+/// The insights dashboard: figures with their denominators, content gaps, survey comments.
+pub async fn dashboard() -> Html<&'static str> {
+    Html(include_str!("../web/dashboard.html"))
 }
 
 /// The agent console: log in, take conversations from the queue, talk, give them back.

@@ -6,6 +6,8 @@
 //! - [`run`]: serves a router on a listener until a shutdown future resolves.
 //! - [`http`], [`limits`], [`telemetry`]: ops routes, backpressure, logs and metrics.
 //! - [`editor`]: the knowledge editor's API (`/v1/editor/...`) and its page at `/editor`.
+//! - [`insights`]: the analytics gauges on `/metrics` and closing content gaps after a
+//!   re-index (the routes are `warmline_channels::insights`, the page `/dashboard`).
 //! - Messaging apps (`warmline_channels::Messaging`): webhooks under `/webhooks/...`, their
 //!   inbound and outbox workers started by [`Warmline::open`] and stopped by
 //!   [`Warmline::close`].
@@ -20,6 +22,7 @@
 pub mod cli;
 pub mod editor;
 pub mod http;
+pub mod insights;
 pub mod journeys;
 pub mod limits;
 pub mod quality;
@@ -40,6 +43,7 @@ use tower_http::timeout::TimeoutLayer;
 use warmline_channels::directline::{DirectLine, DirectLineConfig};
 use warmline_channels::{Messaging, MessagingConfig};
 use warmline_dialog::events::{InProcessBus, Publishing};
+use warmline_dialog::insights::Insights;
 use warmline_dialog::moments::{Detector, Policy};
 use warmline_dialog::routing::Routing;
 use warmline_dialog::summary::Summarizer;
@@ -61,6 +65,8 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 const SUMMARY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Handoff summaries generated at once; more keep the quoted summary.
 const SUMMARIES_AT_ONCE: usize = 2;
+/// Default days without a new contact for a durable bot resolution.
+pub const DURABLE_DAYS: i64 = 7;
 /// Agent console websockets open at once.
 const MAX_AGENT_SOCKETS: usize = 512;
 
@@ -127,6 +133,11 @@ pub struct AppState {
     pub messaging: Option<Messaging>,
     /// Direct Line, when its secret is set.
     pub directline: Option<DirectLine>,
+    /// Content gaps, ratings and the analytics summary.
+    pub insights: Insights,
+    /// Days without a new contact for a bot resolution to count as durable (dashboard
+    /// default; `--durable-days`).
+    pub durable_days: i64,
 }
 
 /// An opened Warmline: store, index and watcher, ready to serve.
@@ -175,10 +186,17 @@ impl Warmline {
         // Articles kept in the editor's store are laid over the folder's before indexing.
         editor::load_overlay(&store, &knowledge).await?;
         let sync = tokio::task::block_in_place(|| knowledge.resync_with(progress))?;
+        let resynced = Arc::new(tokio::sync::Notify::new());
         let watch = if settings.watch {
+            let resynced = resynced.clone();
             Some(warmline_retrieval::watch::watch(
                 knowledge.clone(),
-                on_resync,
+                move |result| {
+                    if result.as_ref().is_ok_and(SyncReport::changed) {
+                        resynced.notify_one();
+                    }
+                    on_resync(result);
+                },
             )?)
         } else {
             None
@@ -230,6 +248,11 @@ impl Warmline {
         if let Some(embedder) = &settings.embedder {
             dialog = dialog.with_journey_embedder(embedder.clone());
         }
+        let insights = Insights::start(store.clone(), settings.embedder.clone());
+        dialog = dialog.with_insights(insights.clone());
+        let closing = Arc::new(tokio::sync::watch::Sender::new(false));
+        insights::spawn_recheck(dialog.clone(), resynced, closing.subscribe());
+        insights::spawn_gauges(insights.clone(), DURABLE_DAYS, closing.subscribe());
         let messaging = if settings.messaging.any() {
             Some(Messaging::start(
                 settings.messaging.clone(),
@@ -263,6 +286,8 @@ impl Warmline {
                 metrics: telemetry::metrics(),
                 messaging,
                 directline,
+                insights,
+                durable_days: DURABLE_DAYS,
             },
             sync,
             journey_problems,
@@ -423,15 +448,22 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
         state.knowledge.clone(),
         state.dialog.clone(),
     );
+    let insights = warmline_channels::insights::InsightsApi {
+        insights: state.insights.clone(),
+        handoffs: state.handoffs.clone(),
+        durable_days: state.durable_days,
+    };
     let api = warmline_channels::rest::router(state.dialog.clone())
         .merge(warmline_channels::agents::router(agents))
         .merge(editor::router(editors))
+        .merge(warmline_channels::insights::router(insights))
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(gate, limits::gate));
     Router::new()
         .route("/", get(http::home))
         .route("/agent", get(http::agent_console))
         .route("/editor", get(http::editor_page))
+        .route("/dashboard", get(http::dashboard))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics_page))

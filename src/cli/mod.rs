@@ -14,6 +14,7 @@ mod channels;
 mod journeys;
 mod knowledge;
 mod models;
+mod report;
 
 use crate::telemetry::LogFormat;
 use crate::{HttpLimits, Settings, Warmline, app, load_embedder, open_knowledge, shutdown_signal};
@@ -95,6 +96,9 @@ pub enum Command {
     /// API tokens for automation (`Authorization: Bearer`), scoped by role.
     #[command(subcommand)]
     Tokens(knowledge::TokensCommand),
+    /// Print the analytics summary (conversations, resolution, waits, CSAT, support scores,
+    /// content gaps) of the data dir's store, as the dashboard shows it.
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -292,6 +296,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WARMLINE_NO_WATCH")]
     pub no_watch: bool,
 
+    /// Days without a new contact from the same customer, on any channel, for a bot
+    /// resolution to count as durable (the dashboard's default; 1 to 90).
+    #[arg(long, env = "WARMLINE_DURABLE_DAYS", default_value_t = crate::DURABLE_DAYS,
+          value_parser = clap::value_parser!(i64).range(1..=90))]
+    pub durable_days: i64,
+
     #[command(flatten)]
     pub channels: channels::ChannelArgs,
 }
@@ -460,6 +470,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Test(args) => journeys::test(args).await,
         Command::Journeys(JourneysCommand::Check(args)) => journeys::check(args),
         Command::Channels(command) => channels::run(command).await,
+        Command::Report(args) => report::run(args).await,
     }
 }
 
@@ -623,7 +634,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         messaging: args.channels.config(&public_url),
         directline,
     };
-    let warmline = Warmline::open(&settings, &mut progress_bar()).await?;
+    let mut warmline = Warmline::open(&settings, &mut progress_bar()).await?;
+    warmline.state.durable_days = args.durable_days;
     report_problems(&warmline.problems());
     for p in &warmline.journey_problems {
         notice(&format!("warning: journey skipped: {p}\n"));

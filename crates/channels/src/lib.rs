@@ -9,6 +9,8 @@
 //!   conversations, activities over a websocket or by polling, CORS for the sites' origins.
 //! - [`error`]: the one place where [`warmline_domain::ErrorCode`]s become HTTP statuses and
 //!   `{"error": {"code", "message"}}` bodies, including for malformed requests.
+//! - [`insights`]: customers' ratings of answers, and the team's analytics summary, content
+//!   gaps, draft articles and CSV export (`/v1/insights/...`).
 //!
 //! - [`messaging`]: what the messaging apps share: the durable inbound queue (each provider
 //!   message handled once), chat threads mapped to conversations, the outbox with retries
@@ -24,6 +26,7 @@ pub mod agents;
 pub mod directline;
 pub mod email;
 pub mod error;
+pub mod insights;
 pub mod messaging;
 pub mod rest;
 pub mod slack;

@@ -18,6 +18,8 @@
 //!   customers to people: the packet, routing by skill and priority, auto-assignment, the
 //!   callback offer and tickets, suggested replies for agents, the live event bus, and
 //!   [`summary`]: the handoff summary by a chat model when one is loaded.
+//! - [`insights`]: content gaps (unanswered questions, redacted and grouped), support scores,
+//!   the analytics summary and draft articles from gaps.
 //!
 //! Each turn the bot owns is routed (in `guide`): the journey in progress (a side question
 //! is answered and the journey resumes), small talk, a journey trigger, or a knowledge
@@ -29,6 +31,7 @@ pub mod events;
 pub mod grounded;
 mod guide;
 pub mod handoff;
+pub mod insights;
 pub mod journey;
 pub mod moments;
 mod people;
@@ -129,6 +132,8 @@ pub struct Dialog {
     memories: Option<Arc<dyn Memories>>,
     /// Journey examples' embeddings, for starting a journey by meaning.
     examples: Option<Arc<journey::similar::Examples>>,
+    /// Content gaps and support scores, recorded off the hot path.
+    insights: Option<insights::Insights>,
 }
 
 impl Dialog {
@@ -148,6 +153,7 @@ impl Dialog {
             journeys: None,
             memories: None,
             examples: None,
+            insights: None,
             config: Arc::new(config),
         }
     }
@@ -302,6 +308,7 @@ impl Dialog {
         }
         let stored = Message::from_reply(id, &reply);
         self.store.append_message(&stored).await?;
+        self.note_turn(&message, &reply, &stored, moment.as_ref());
         let outcome = reply.kind.as_str();
         metrics::counter!("warmline_turns_total", "outcome" => outcome).increment(1);
         metrics::histogram!("warmline_turn_duration_seconds")

@@ -14,6 +14,8 @@
 //! - [`memory`]: what the dialog remembers between turns (journey progress, slots) and the
 //!   [`Memories`] trait.
 //! - [`handoff`]: handoffs to people, agents, and the [`HandoffStore`] trait.
+//! - [`insights`]: content gaps, answer ratings and the analytics facts
+//!   ([`InsightsStore`]).
 //! - [`events`]: live [`Event`]s and the [`EventBus`] trait (in-process today, NATS later).
 //! - [`messaging`]: messaging apps' inbound records, chat threads and outbox
 //!   ([`ChannelStore`]), and the [`Outbound`] hook for messages written outside a turn.
@@ -30,6 +32,7 @@ pub mod events;
 pub mod generate;
 pub mod handoff;
 pub mod ids;
+pub mod insights;
 pub mod knowledge;
 pub mod memory;
 pub mod messaging;
@@ -58,6 +61,9 @@ pub use handoff::{
     HandoffStatus, HandoffStore, JourneySnapshot, NewTicket, Presence, Route, Ticket, TicketKind,
 };
 pub use ids::{AgentId, ConversationId, CustomerId, HandoffId, MessageId, TicketId};
+pub use insights::{
+    ArticleHelpfulness, GapGroup, GapReason, GapStatus, InsightsFacts, InsightsStore, NewGap,
+};
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
 pub use memory::{JourneyProgress, Memories, Memory, MemoryKey};
 pub use messaging::{

@@ -39,6 +39,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "articles",
         include_str!("../migrations/sqlite/0007_articles.sql"),
     ),
+    (
+        8,
+        "insights",
+        include_str!("../migrations/sqlite/0008_insights.sql"),
+    ),
 ];
 
 /// Migrations that run their own transaction (they must change pragmas outside one): the

@@ -460,6 +460,7 @@ impl ConversationStore for SqliteStore {
 
 mod articles;
 mod handoffs;
+mod insights;
 mod memory;
 mod messaging;
 mod routing;
