@@ -251,10 +251,18 @@ pub async fn kb_article(
         let body = page("Not found", "<h1>Article not found</h1>");
         return Err((StatusCode::NOT_FOUND, body).into_response());
     };
-    let parser = Parser::new_ext(&article.body, Options::ENABLE_TABLES).map(|event| match event {
-        Event::Html(html) | Event::InlineHtml(html) => Event::Text(html),
-        other => other,
-    });
+    // Raw HTML is shown as text, except comments: those are editors' notes (a content gap's
+    // draft lists the customers' questions in one), never for customers.
+    let mut in_comment = false;
+    let parser =
+        Parser::new_ext(&article.body, Options::ENABLE_TABLES).filter_map(|event| match event {
+            Event::Html(html) | Event::InlineHtml(html) => {
+                let note = in_comment || html.trim_start().starts_with("<!--");
+                in_comment = note && !html.contains("-->");
+                (!note).then_some(Event::Text(html))
+            }
+            other => Some(other),
+        });
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, parser);
     let updated = article

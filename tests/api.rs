@@ -425,6 +425,38 @@ async fn bad_articles_are_reported_and_the_rest_are_served() {
     server.stop().await;
 }
 
+/// An article page shows raw HTML as text and leaves editors' comments out (a content gap's
+/// draft lists customers' questions in one).
+#[tokio::test(flavor = "multi_thread")]
+async fn article_pages_hide_comments_and_show_raw_html_as_text() {
+    let kb = tempfile::tempdir().unwrap();
+    let articles = kb.path().join("articles");
+    std::fs::create_dir_all(&articles).unwrap();
+    std::fs::write(
+        articles.join("gift-wrap.md"),
+        "---\nid: gift-wrap\ntitle: Gift wrap\n---\n<!-- Customers asked:\n  - \
+         is gift wrap free for [email]\n-->\n\nGift wrap costs $4 <b>per item</b>.\n",
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(data.path(), kb.path(), unlimited()).await;
+    let page = Client::new()
+        .get(server.url("/kb/gift-wrap"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Gift wrap costs $4"), "{page}");
+    assert!(page.contains("&lt;b&gt;per item"), "{page}");
+    assert!(
+        !page.contains("Customers asked") && !page.contains("is gift wrap free"),
+        "{page}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_servers_cannot_share_a_data_dir_but_run_side_by_side() {
     let data = tempfile::tempdir().unwrap();

@@ -23,6 +23,7 @@ async fn a_supervisor_reads_the_dashboard_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), unlimited()).await;
     let sam = agent_session(&server, "sam", AgentRole::Supervisor, &[]).await;
+    let eve = agent_session(&server, "eve", AgentRole::Editor, &[]).await;
 
     // Three customers: one answered, one not (a content gap), one handed to sam, who closes
     // the conversation; that customer leaves a survey with a comment.
@@ -62,6 +63,7 @@ async fn a_supervisor_reads_the_dashboard_in_a_browser() {
             .arg(root.join("web/tests/dashboard.mjs"))
             .args([base.as_str(), "sam", password])
             .arg(&shots)
+            .arg("eve")
             .output()
     })
     .await
@@ -76,5 +78,15 @@ async fn a_supervisor_reads_the_dashboard_in_a_browser() {
     // The draft opened in the page reached the store.
     let gaps = get_json(&server, "/v1/insights/gaps", Some(&sam)).await;
     assert_eq!(gaps[0]["status"], "drafting", "{gaps}");
+    // The editor's click stored the draft as an article, a draft by eve.
+    let gap = gaps[0]["id"].as_i64().unwrap();
+    let article = get_json(
+        &server,
+        &format!("/v1/editor/articles/gap-{gap}"),
+        Some(&eve),
+    )
+    .await;
+    assert_eq!(article["status"], "draft", "{article}");
+    assert_eq!(article["updated_by"], "eve", "{article}");
     server.stop().await;
 }

@@ -2,10 +2,12 @@
 // logs in, sees the figures with their denominators drawn as SVG, the content gap with its
 // questions, opens a draft from it, reads a survey comment verbatim, and exports the CSV.
 // Run by tests/dashboard.rs, which starts the server and makes the data:
-//   node web/tests/dashboard.mjs BASE_URL USERNAME PASSWORD [SCREENSHOT_DIR]
+//   node web/tests/dashboard.mjs BASE_URL USERNAME PASSWORD [SCREENSHOT_DIR] [EDITOR_USERNAME]
+// With an editor (same password), they log in too and "Open a draft" lands in the knowledge
+// editor with the gap's draft article open.
 import { chromium } from 'playwright-core';
 
-const [base, username, password, shots = '.'] = process.argv.slice(2);
+const [base, username, password, shots = '.', editor] = process.argv.slice(2);
 if (!base || !username || !password) {
   console.error('usage: node dashboard.mjs BASE_URL USERNAME PASSWORD [SCREENSHOT_DIR]');
   process.exit(2);
@@ -68,6 +70,23 @@ try {
   await page.selectOption('#since', '1d');
   await page.waitForFunction(() => document.getElementById('resolution').textContent.includes('of 3'));
   expect(external.length === 0, `no request leaves the server: ${external.join(', ')}`);
+
+  if (editor) {
+    // An editor's "Open a draft" creates the article in the editor and opens it there.
+    page = await (await browser.newContext({ viewport: { width: 1280, height: 1000 } })).newPage();
+    page.setDefaultTimeout(10000);
+    await page.goto(base + '/dashboard');
+    await page.fill('#username', editor);
+    await page.fill('#password', password);
+    await page.press('#password', 'Enter');
+    await page.waitForSelector('#app:not([hidden])');
+    await page.waitForFunction(() => /bitcoin/.test(document.getElementById('gaps').textContent));
+    await Promise.all([page.waitForURL(/\/editor#gap-\d+$/), page.click('#gaps button')]);
+    await page.waitForSelector('#app:not([hidden])');
+    await page.waitForFunction(() => /bitcoin/.test(document.getElementById('title').value));
+    const body = await page.inputValue('#body');
+    expect(body.includes('## Answer') && body.includes('bitcoin'), `the draft's body in the editor, got ${body}`);
+  }
   console.log('dashboard ok');
 } catch (e) {
   failed = true;
