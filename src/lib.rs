@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
+use warmline_channels::widget::{AccessKey, WidgetApi};
 use warmline_channels::{Messaging, MessagingConfig};
 use warmline_dialog::events::{InProcessBus, Publishing};
 use warmline_dialog::moments::{Detector, Policy};
@@ -117,6 +118,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The running messaging channels, when any is configured.
     pub messaging: Option<Messaging>,
+    /// Signs conversation access tokens (the widget's socket); kept in the data dir.
+    pub widget_key: AccessKey,
 }
 
 /// An opened Warmline: store, index and watcher, ready to serve.
@@ -238,6 +241,7 @@ impl Warmline {
                 closing: Arc::new(tokio::sync::watch::Sender::new(false)),
                 metrics: telemetry::metrics(),
                 messaging,
+                widget_key: AccessKey::load_or_create(&settings.data_dir.join("widget.key"))?,
             },
             sync,
             journey_problems,
@@ -377,13 +381,29 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
         .as_ref()
         .map(Messaging::router)
         .unwrap_or_default();
-    let api = warmline_channels::rest::router(state.dialog.clone())
+    let widget = WidgetApi::new(
+        state.dialog.clone(),
+        state.conversations.clone(),
+        state.bus.clone(),
+        state.widget_key.clone(),
+        limits.widget.clone(),
+    )
+    .closing_on(state.closing.subscribe());
+    // The customer's routes may be called from the sites that embed the widget.
+    let chat = warmline_channels::rest::router(state.dialog.clone(), state.widget_key.clone())
+        .merge(warmline_channels::widget::router(widget));
+    let chat = match limits::widget_cors(&limits.widget.origins) {
+        Some(cors) => chat.layer(cors),
+        None => chat,
+    };
+    let api = chat
         .merge(warmline_channels::agents::router(agents))
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(gate, limits::gate));
     Router::new()
         .route("/", get(http::home))
         .route("/agent", get(http::agent_console))
+        .route("/widget.js", get(http::widget_js))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics_page))

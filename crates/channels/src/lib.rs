@@ -5,6 +5,8 @@
 //! - [`agents`]: the agent API (`/v1/agent/...`): login, the handoff queue, taking a
 //!   conversation over and giving it back; [`agent_work`]: presence, transfers, tickets and
 //!   suggested replies; [`agent_stats`]: supervisors' live stats; [`agent_ws`]: the console's live feed over a websocket.
+//! - [`widget`]: the web widget's live socket (`/v1/conversations/{id}/ws`), with
+//!   conversation access tokens, resume and idempotent sending.
 //! - [`error`]: the one place where [`warmline_domain::ErrorCode`]s become HTTP statuses and
 //!   `{"error": {"code", "message"}}` bodies, including for malformed requests.
 //!
@@ -27,6 +29,7 @@ pub mod slack;
 pub mod telegram;
 pub mod twilio;
 pub mod whatsapp;
+pub mod widget;
 
 pub use error::{ApiError, ApiJson};
 pub use messaging::{Messaging, MessagingConfig};
