@@ -389,18 +389,12 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
         limits.widget.clone(),
     )
     .closing_on(state.closing.subscribe());
-    // The customer's routes may be called from the sites that embed the widget.
-    let chat = warmline_channels::rest::router(state.dialog.clone(), state.widget_key.clone())
-        .merge(warmline_channels::widget::router(widget));
-    let chat = match limits::widget_cors(&limits.widget.origins) {
-        Some(cors) => chat.layer(cors),
-        None => chat,
-    };
-    let api = chat
+    let api = warmline_channels::rest::router(state.dialog.clone(), state.widget_key.clone())
+        .merge(warmline_channels::widget::router(widget))
         .merge(warmline_channels::agents::router(agents))
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(gate, limits::gate));
-    Router::new()
+    let app = Router::new()
         .route("/", get(http::home))
         .route("/agent", get(http::agent_console))
         .route("/widget.js", get(http::widget_js))
@@ -420,7 +414,12 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
-        ))
+        ));
+    // The customer's routes may be called from the sites that embed the widget.
+    match limits::widget_cors(&limits.widget.origins) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets running requests finish.

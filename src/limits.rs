@@ -128,9 +128,10 @@ pub async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
     next.run(request).await
 }
 
-/// CORS for the customer's routes when other sites embed the widget: those origins may call
-/// them (no credentials: the conversation id and token are the customer's keys). `None`
-/// when no other site is configured (same origin only).
+/// CORS for the customer's routes (`/v1/conversations...`) when other sites embed the
+/// widget: those origins may call them (no credentials: the conversation id and token are the
+/// customer's keys); every other route stays same-origin. `None` when no other site is
+/// configured.
 pub fn widget_cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     use axum::http::{HeaderValue, Method, header};
     let origins: Vec<HeaderValue> = origins
@@ -140,9 +141,12 @@ pub fn widget_cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     if origins.is_empty() {
         return None;
     }
+    let allowed = move |origin: &HeaderValue, request: &axum::http::request::Parts| {
+        request.uri.path().starts_with("/v1/conversations") && origins.contains(origin)
+    };
     Some(
         tower_http::cors::CorsLayer::new()
-            .allow_origin(tower_http::cors::AllowOrigin::list(origins))
+            .allow_origin(tower_http::cors::AllowOrigin::predicate(allowed))
             .allow_methods([Method::GET, Method::POST])
             .allow_headers([header::CONTENT_TYPE])
             .max_age(Duration::from_secs(600)),

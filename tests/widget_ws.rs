@@ -267,6 +267,19 @@ async fn only_the_conversations_own_token_and_allowed_sites_get_in() {
         preflight.headers()["access-control-allow-origin"],
         "https://shop.example"
     );
+    let agents = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, server.url("/v1/agent/login"))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !agents
+            .headers()
+            .contains_key("access-control-allow-origin"),
+        "the agent API stays same-origin"
+    );
     let other = reqwest::Client::new()
         .post(server.url("/v1/conversations"))
         .header("origin", "https://evil.example")

@@ -65,6 +65,7 @@
   const root = host.attachShadow({ mode: 'open' });
   root.innerHTML = `<style>
   :host { all: initial; }
+  [hidden] { display: none !important; }
   * { box-sizing: border-box; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
   .launcher { position: fixed; bottom: 20px; ${side}: 20px; z-index: 2147483000; width: 60px; height: 60px; border-radius: 50%;
     border: 0; background: var(--wl); color: #fff; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); font-size: 26px; }
