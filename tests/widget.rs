@@ -2,8 +2,9 @@
 //! it with one script tag; on a phone-sized screen, with the keyboard only, the customer
 //! opens it, asks and gets a cited answer with a link, clicks a quick reply, closes it with
 //! Escape, loses the socket (the widget says so and reconnects; what they wrote meanwhile is
-//! delivered once), reloads and sees the whole history. A screenshot is saved on failure
-//! (the path is printed).
+//! delivered once), reloads and sees the whole history; then asks for a person with the
+//! button, sees the agent's message live, and rates the conversation the agent closed. A
+//! screenshot is saved on failure (the path is printed).
 //!
 //! Needs Debian's `chromium` and `npm ci --prefix web/tests` (playwright-core); `scripts/test`
 //! installs both. WARMLINE_CHROMIUM points at another Chromium.
@@ -11,6 +12,7 @@
 mod common;
 
 use common::{TestServer, get_json, unlimited};
+use warmline_domain::AgentRole;
 use std::path::Path;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,12 +24,13 @@ async fn a_customer_uses_the_widget_on_a_phone_with_the_keyboard() {
     );
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), unlimited()).await;
+    let ana = common::agent_session(&server, "ana", AgentRole::Supervisor, &[]).await;
     let base = server.base.clone();
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).to_owned();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("node")
             .arg(root.join("web/tests/widget.mjs"))
-            .arg(base.as_str())
+            .args([base.as_str(), ana.as_str()])
             .arg(&shots)
             .output()
     })
@@ -53,6 +56,7 @@ async fn a_customer_uses_the_widget_on_a_phone_with_the_keyboard() {
         .iter()
         .filter(|m| m["role"] == "customer")
         .map(|m| m["text"].as_str().unwrap())
+        .take(4)
         .collect();
     assert_eq!(
         said,
@@ -63,8 +67,24 @@ async fn a_customer_uses_the_widget_on_a_phone_with_the_keyboard() {
             "what are your store hours?"
         ]
     );
+    // The four answers, and the one to "Talk to a person" (who said it: the button).
+    let said_then = messages
+        .iter()
+        .filter(|m| m["role"] == "customer")
+        .count();
+    assert_eq!(said_then, 5, "{transcript}");
     let bots = messages.iter().filter(|m| m["role"] == "bot").count();
-    assert_eq!(bots, 4, "{transcript}");
+    assert_eq!(bots, 5, "{transcript}");
+    assert!(messages.iter().any(|m| m["role"] == "agent"));
+    assert_eq!(transcript["conversation"]["ownership"], "closed");
+    // The survey was stored: a second rating is refused.
+    let again = reqwest::Client::new()
+        .post(server.url(&format!("/v1/conversations/{id}/survey")))
+        .json(&serde_json::json!({"score": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
     assert_eq!(messages[1]["citations"][0]["article_id"], "refund-timing");
     server.stop().await;
 }

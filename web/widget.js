@@ -68,7 +68,7 @@
   [hidden] { display: none !important; }
   * { box-sizing: border-box; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
   .launcher { position: fixed; bottom: 20px; ${side}: 20px; z-index: 2147483000; width: 60px; height: 60px; border-radius: 50%;
-    border: 0; background: var(--wl); color: #fff; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); font-size: 26px; }
+    border: 0; background: var(--wl); color: #fff; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); display: grid; place-items: center; }
   .launcher:focus-visible, button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px solid #f5a623; outline-offset: 2px; }
   .badge { position: absolute; top: -4px; right: -4px; background: #d93025; color: #fff; border-radius: 10px; font-size: 12px; padding: 1px 6px; }
   .badge[hidden] { display: none; }
@@ -127,7 +127,7 @@
       <button type="submit"></button>
     </form>
   </div>
-  <button type="button" class="launcher" aria-expanded="false">💬<span class="badge" hidden></span></button>`;
+  <button type="button" class="launcher" aria-expanded="false"><svg aria-hidden="true" width="28" height="28" viewBox="0 0 24 24"><path fill="currentColor" d="M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2zM7 9h10v2H7zm0-3h10v2H7zm0 6h7v2H7z"/></svg><span class="badge" hidden></span></button>`;
   const $ = (sel) => root.querySelector(sel);
   const panel = $('.panel'), log = $('.log'), input = $('#wl-text'), launcher = $('.launcher');
   const statusLine = $('.status'), typing = $('.typing'), badge = $('.badge'), personButton = $('.person');
@@ -202,7 +202,7 @@
     const row = el('div', 'row feedback');
     if (state.feedback === false) row.hidden = true;
     for (const [helpful, label] of [[true, t.helpful], [false, t.unhelpful]]) {
-      const b = el('button', 'fb', helpful ? '👍 ' + label : '👎 ' + label);
+      const b = el('button', 'fb', label);
       b.type = 'button';
       b.setAttribute('aria-pressed', 'false');
       b.setAttribute('aria-label', label);

@@ -4,14 +4,17 @@
 // closes it with Escape, reloads and sees the history. Then the socket is dropped: the widget
 // says so, reconnects by itself, and a message sent meanwhile arrives once.
 // Run by tests/widget.rs, which starts the server:
-//   node web/tests/widget.mjs BASE_URL [SCREENSHOT_DIR]
+// Then the customer asks for a person: an agent (over the agent API, with AGENT_TOKEN) accepts,
+// writes (the widget shows it live), and closes the conversation; the customer rates it in the
+// survey.
+//   node web/tests/widget.mjs BASE_URL AGENT_TOKEN [SCREENSHOT_DIR]
 // Prints `conversation ID` for the Rust side to check the store. On failure the page is saved
 // as a PNG in SCREENSHOT_DIR (default: the working directory).
 import { chromium } from 'playwright-core';
 
-const [base, shots = '.'] = process.argv.slice(2);
-if (!base) {
-  console.error('usage: node widget.mjs BASE_URL [SCREENSHOT_DIR]');
+const [base, agentToken, shots = '.'] = process.argv.slice(2);
+if (!base || !agentToken) {
+  console.error('usage: node widget.mjs BASE_URL AGENT_TOKEN [SCREENSHOT_DIR]');
   process.exit(2);
 }
 const executablePath = process.env.WARMLINE_CHROMIUM || '/usr/bin/chromium';
@@ -122,6 +125,40 @@ try {
   if ((await count('.msg.bot .citations a')) < 1) throw new Error('the history lost the citation');
   if (!(await page.getByRole('button', { name: 'Talk to a person' }).isVisible())) throw new Error('no "Talk to a person" button');
   console.log('conversation ' + conversation);
+
+  // A person: the button asks, an agent accepts and writes, the widget shows it live.
+  await page.getByRole('button', { name: 'Talk to a person' }).click();
+  await page.getByRole('button', { name: 'Talk to a person' }).waitFor({ state: 'hidden' });
+  const agent = async (path, body) => {
+    const res = await fetch(base + path, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { authorization: 'Bearer ' + agentToken, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(path + ': ' + res.status + ' ' + (await res.text()));
+    return res.json();
+  };
+  let handoff;
+  for (let i = 0; i < 50 && !handoff; i += 1) {
+    handoff = (await agent('/v1/agent/queue')).find((h) => h.conversation_id === conversation);
+    if (!handoff) await page.waitForTimeout(100);
+  }
+  if (!handoff) throw new Error('the request for a person did not reach the queue');
+  await agent(`/v1/agent/handoffs/${handoff.id}/accept`, {});
+  await agent(`/v1/agent/handoffs/${handoff.id}/messages`, { text: 'Hi, this is Ana. I can help with that.' });
+  await page.waitForFunction(`[...${inWidget('.msg.agent')}].some((m) => m.textContent.includes('this is Ana'))`);
+
+  // The agent closes the conversation: the survey, 1-5 and a comment, with the keyboard.
+  await agent(`/v1/agent/handoffs/${handoff.id}/close`, { disposition: 'resolved' });
+  const four = page.locator('.survey').getByRole('radio', { name: '4' });
+  await four.waitFor();
+  await four.focus();
+  await page.keyboard.press('Enter');
+  await page.locator('.survey textarea').fill('Quick and kind.');
+  await page.locator('.survey').getByRole('button', { name: 'Send rating' }).click();
+  await page.waitForFunction(`${inWidget('.survey')}[0].textContent.includes('Thank you')`);
+  if (!(await page.locator('#wl-text').isDisabled())) throw new Error('a closed conversation still takes messages');
+  await page.getByRole('button', { name: 'Start a new conversation' }).waitFor();
   console.log('widget ok');
 } catch (err) {
   failed = true;
