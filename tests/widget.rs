@@ -12,8 +12,8 @@
 mod common;
 
 use common::{TestServer, get_json, unlimited};
-use warmline_domain::AgentRole;
 use std::path::Path;
+use warmline_domain::AgentRole;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_uses_the_widget_on_a_phone_with_the_keyboard() {
@@ -68,10 +68,7 @@ async fn a_customer_uses_the_widget_on_a_phone_with_the_keyboard() {
         ]
     );
     // The four answers, and the one to "Talk to a person" (who said it: the button).
-    let said_then = messages
-        .iter()
-        .filter(|m| m["role"] == "customer")
-        .count();
+    let said_then = messages.iter().filter(|m| m["role"] == "customer").count();
     assert_eq!(said_then, 5, "{transcript}");
     let bots = messages.iter().filter(|m| m["role"] == "bot").count();
     assert_eq!(bots, 5, "{transcript}");

@@ -14,8 +14,8 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use warmline_domain::{
-    AgentRole, DomainError, Embedder, FinishReason, GenerateEvent, GenerateRequest,
-    GenerateStream, GenerateSummary, Generator,
+    AgentRole, DomainError, Embedder, FinishReason, GenerateEvent, GenerateRequest, GenerateStream,
+    GenerateSummary, Generator,
 };
 
 type Socket =
@@ -148,9 +148,17 @@ async fn a_dropped_socket_resumes_without_duplicates_or_gaps() {
             .unwrap()
             .contains("/kb/refund-timing")
     );
-    assert!(first.iter().any(|f| f["type"] == "typing" && f["on"] == true));
+    assert!(
+        first
+            .iter()
+            .any(|f| f["type"] == "typing" && f["on"] == true)
+    );
     let seen = message_ids(&first);
-    assert_eq!(seen.len(), 2, "the customer's message and the answer: {first:?}");
+    assert_eq!(
+        seen.len(),
+        2,
+        "the customer's message and the answer: {first:?}"
+    );
     drop(socket);
 
     // While the socket is down the conversation goes on (another tab, over REST).
@@ -162,7 +170,11 @@ async fn a_dropped_socket_resumes_without_duplicates_or_gaps() {
     let resumed = until(&mut socket, "state", |_| true).await;
     let all = transcript_ids(&server, &id).await;
     assert_eq!(all.len(), 6);
-    assert_eq!(message_ids(&resumed), all[2..].to_vec(), "no gap, no repeat");
+    assert_eq!(
+        message_ids(&resumed),
+        all[2..].to_vec(),
+        "no gap, no repeat"
+    );
     say(&mut socket, "c2", "what are your store hours?").await;
     let live = until(&mut socket, "message", |v| v["message"]["role"] == "bot").await;
     let live_ids = message_ids(&live);
@@ -185,18 +197,36 @@ async fn a_message_sent_again_is_stored_once() {
     let server = TestServer::start(dir.path(), unlimited()).await;
     let (id, token) = open(&server).await;
     let mut socket = connect(&server, &id, &token, None).await;
-    say(&mut socket, "same-1", "can I return something without a receipt?").await;
+    say(
+        &mut socket,
+        "same-1",
+        "can I return something without a receipt?",
+    )
+    .await;
     let frames = until(&mut socket, "ack", |_| true).await;
-    let stored = frames.last().unwrap()["message_id"].as_str().unwrap().to_owned();
+    let stored = frames.last().unwrap()["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     drop(socket);
 
     // The widget did not see the ack before the drop: it sends the frame again.
     let mut socket = connect(&server, &id, &token, None).await;
-    say(&mut socket, "same-1", "can I return something without a receipt?").await;
+    say(
+        &mut socket,
+        "same-1",
+        "can I return something without a receipt?",
+    )
+    .await;
     let again = until(&mut socket, "ack", |_| true).await;
     assert_eq!(again.last().unwrap()["message_id"], stored.as_str());
     // And on the same socket, twice in a row.
-    say(&mut socket, "same-1", "can I return something without a receipt?").await;
+    say(
+        &mut socket,
+        "same-1",
+        "can I return something without a receipt?",
+    )
+    .await;
     until(&mut socket, "ack", |v| v["message_id"] == stored.as_str()).await;
     let transcript = common::get_json(&server, &format!("/v1/conversations/{id}"), None).await;
     let customer: Vec<&Value> = transcript["messages"]
@@ -275,9 +305,7 @@ async fn only_the_conversations_own_token_and_allowed_sites_get_in() {
         .await
         .unwrap();
     assert!(
-        !agents
-            .headers()
-            .contains_key("access-control-allow-origin"),
+        !agents.headers().contains_key("access-control-allow-origin"),
         "the agent API stays same-origin"
     );
     let other = reqwest::Client::new()
@@ -287,9 +315,7 @@ async fn only_the_conversations_own_token_and_allowed_sites_get_in() {
         .await
         .unwrap();
     assert!(
-        !other
-            .headers()
-            .contains_key("access-control-allow-origin"),
+        !other.headers().contains_key("access-control-allow-origin"),
         "another site's page cannot read the answer"
     );
     server.stop().await;
@@ -352,7 +378,12 @@ async fn an_agents_message_arrives_live_and_shutdown_closes_the_socket() {
     let ana = agent_session(&server, "ana", AgentRole::Agent, &["fraud"]).await;
     let (id, token) = open(&server).await;
     let mut socket = connect(&server, &id, &token, None).await;
-    say(&mut socket, "p1", "someone used my card for purchases I never made").await;
+    say(
+        &mut socket,
+        "p1",
+        "someone used my card for purchases I never made",
+    )
+    .await;
     until(&mut socket, "state", |v| v["ownership"] == "queued").await;
     let queue = common::get_json(&server, "/v1/agent/queue", Some(&ana)).await;
     let handoff = queue[0]["id"].as_str().unwrap_or_else(|| panic!("{queue}"));
@@ -414,7 +445,11 @@ impl Generator for Echo {
             .and_then(|l| l.split_once(": "))
             .map(|(_, text)| text)
             .unwrap_or_default();
-        let first = passage.split_inclusive(". ").next().unwrap_or(passage).trim();
+        let first = passage
+            .split_inclusive(". ")
+            .next()
+            .unwrap_or(passage)
+            .trim();
         let first = first.trim_end_matches('.');
         let text = format!("{first} [1]. Every refund also earns a 97% bonus voucher [1].");
         let mut events: Vec<Result<GenerateEvent, DomainError>> = text
@@ -483,7 +518,10 @@ async fn generated_answers_stream_only_verified_sentences() {
         .map(|f| f["text"].as_str().unwrap())
         .collect();
     assert_eq!(drafts.len(), 1, "one verified sentence: {frames:?}");
-    assert!(!drafts[0].contains("97%"), "the invented sentence is never sent");
+    assert!(
+        !drafts[0].contains("97%"),
+        "the invented sentence is never sent"
+    );
     let is_bot = |f: &Value| f["type"] == "message" && f["message"]["role"] == "bot";
     let bot = match frames.iter().find(|f| is_bot(f)) {
         Some(bot) => bot.clone(),

@@ -39,7 +39,9 @@ impl AccessKey {
     pub fn load_or_create(path: &Path) -> Result<Self, DomainError> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let bytes = hex::decode(text.trim()).ok().filter(|b| b.len() == KEY_BYTES);
+                let bytes = hex::decode(text.trim())
+                    .ok()
+                    .filter(|b| b.len() == KEY_BYTES);
                 let bytes = bytes.ok_or_else(|| {
                     DomainError::internal(format!(
                         "{} is not a widget key (64 hex digits); delete it to make a new one",

@@ -207,12 +207,13 @@ pub async fn connect(
         tracing::info!(conversation_id = %id, "widget websocket refused: wrong token");
         return Err(refused());
     }
-    let after = match resume.after.as_deref().filter(|a| !a.is_empty()) {
-        Some(a) => Some(a.parse::<MessageId>().map_err(|_| {
-            ApiError::new(ErrorCode::InvalidInput, "`after` must be a message id")
-        })?),
-        None => None,
-    };
+    let after =
+        match resume.after.as_deref().filter(|a| !a.is_empty()) {
+            Some(a) => Some(a.parse::<MessageId>().map_err(|_| {
+                ApiError::new(ErrorCode::InvalidInput, "`after` must be a message id")
+            })?),
+            None => None,
+        };
     let conversation = api
         .conversations
         .conversation(id)

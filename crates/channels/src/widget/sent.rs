@@ -52,7 +52,10 @@ impl ClientIds {
     /// The message of `client_id` was stored as `id`.
     pub fn stored(&self, conversation: ConversationId, client_id: &str, id: MessageId) {
         let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        ids.insert((conversation, client_id.to_owned()), (Some(id), Instant::now()));
+        ids.insert(
+            (conversation, client_id.to_owned()),
+            (Some(id), Instant::now()),
+        );
     }
 
     /// The message of `client_id` was refused before it was stored: it may be sent again.
@@ -112,7 +115,11 @@ mod tests {
         let m = MessageId::new();
         ids.stored(c, "a", m);
         assert_eq!(ids.claim(c, "a"), Seen::Stored(m));
-        assert_eq!(ids.claim(ConversationId::new(), "a"), Seen::New, "per conversation");
+        assert_eq!(
+            ids.claim(ConversationId::new(), "a"),
+            Seen::New,
+            "per conversation"
+        );
         ids.forget(c, "a");
         assert_eq!(ids.claim(c, "a"), Seen::New);
     }

@@ -91,7 +91,8 @@ pub(super) async fn run(
         sent: SentIds::default(),
         turns,
     };
-    let hello = json!({"type": "hello", "conversation_id": id, "ownership": conversation.ownership});
+    let hello =
+        json!({"type": "hello", "conversation_id": id, "ownership": conversation.ownership});
     if send(&mut ws, &hello).await.is_err() || session.replay(&mut ws, after).await.is_err() {
         return;
     }
@@ -222,10 +223,18 @@ impl Session {
         match self.api.sent.claim(self.id, &client_id) {
             Seen::New => {}
             Seen::Pending => {
-                return send(ws, &json!({"type": "ack", "client_id": client_id, "message_id": null})).await;
+                return send(
+                    ws,
+                    &json!({"type": "ack", "client_id": client_id, "message_id": null}),
+                )
+                .await;
             }
             Seen::Stored(message_id) => {
-                return send(ws, &json!({"type": "ack", "client_id": client_id, "message_id": message_id})).await;
+                return send(
+                    ws,
+                    &json!({"type": "ack", "client_id": client_id, "message_id": message_id}),
+                )
+                .await;
             }
             Seen::Full => {
                 let message = "too busy to take messages; try again shortly";
@@ -308,7 +317,8 @@ async fn error(
     message: &str,
     client_id: Option<&str>,
 ) -> Result<(), DomainError> {
-    let frame = json!({"type": "error", "code": code.as_str(), "message": message, "client_id": client_id});
+    let frame =
+        json!({"type": "error", "code": code.as_str(), "message": message, "client_id": client_id});
     send(ws, &frame).await
 }
 
