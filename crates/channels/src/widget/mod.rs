@@ -35,6 +35,7 @@
 //! sockets close at shutdown.
 
 pub mod access;
+mod hub;
 mod sent;
 mod socket;
 
@@ -122,6 +123,7 @@ pub struct WidgetApi {
     sockets: Arc<tokio::sync::Semaphore>,
     closing: tokio::sync::watch::Receiver<bool>,
     sent: Arc<sent::ClientIds>,
+    hub: Arc<hub::Hub>,
 }
 
 impl WidgetApi {
@@ -141,6 +143,7 @@ impl WidgetApi {
             config: Arc::new(config),
             closing: tokio::sync::watch::channel(false).1,
             sent: Arc::new(sent::ClientIds::default()),
+            hub: Arc::new(hub::Hub::default()),
         }
     }
 
@@ -227,6 +230,12 @@ pub async fn connect(
         .protocols([PROTOCOL])
         .max_message_size(api.config.max_frame_bytes)
         .max_frame_size(api.config.max_frame_bytes)
+        // Small buffers: most sockets sit idle (the defaults, 128 KiB each way, would take
+        // over a gigabyte for 10,000 of them). A client that stops reading is cut off at
+        // 1 MiB of unsent frames.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1024 * 1024)
         .on_upgrade(move |ws| async move {
             let _slot = slot;
             metrics::gauge!("warmline_widget_sockets").increment(1.0);

@@ -2,6 +2,7 @@
 //! messages handled one at a time (each once), drafts of generated answers, and the limits.
 
 use super::WidgetApi;
+use super::hub::Delivery;
 use super::sent::{Bucket, Seen};
 use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
 use serde::Deserialize;
@@ -12,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use warmline_dialog::drafts;
 use warmline_domain::{
-    Conversation, ConversationId, DomainError, ErrorCode, Event, Message, MessageId, Received,
+    Conversation, ConversationId, DomainError, ErrorCode, Event, Message, MessageId,
 };
 
 /// Pings keep proxies from closing a quiet socket; a client silent for two is gone.
@@ -78,7 +79,7 @@ pub(super) async fn run(
 ) {
     let id = conversation.id;
     // Subscribed before the transcript is read, so nothing falls between the two.
-    let mut events = api.bus.subscribe();
+    let mut events = api.hub.register(&api.bus, id);
     let (out, mut outgoing) = mpsc::channel::<Value>(64);
     let (turns, waiting) = mpsc::channel(TURNS_WAITING);
     // Runs on its own, so a turn goes on (and its reply is stored) if the socket drops.
@@ -112,11 +113,18 @@ pub(super) async fn run(
                 may_close = changed.is_ok();
                 continue;
             }
-            received = events.recv() => match received {
-                Received::Event(event) => session.on_event(&mut ws, *event).await,
-                Received::Missed(_) => session.replay(&mut ws, None).await,
-                Received::Closed => break Some((1001, "the server is restarting")),
-            },
+            delivery = events.rx.recv() => {
+                let step = match delivery {
+                    Some(Delivery::Event(event)) => session.on_event(&mut ws, *event).await,
+                    Some(Delivery::Missed) => session.replay(&mut ws, None).await,
+                    None => break Some((1001, "the server is restarting")),
+                };
+                if step.is_ok() && events.take_missed() {
+                    session.replay(&mut ws, None).await
+                } else {
+                    step
+                }
+            }
             Some(frame) = outgoing.recv() => send(&mut ws, &frame).await,
             _ = ping.tick() => {
                 if heard.elapsed() > 2 * PING_EVERY {
