@@ -25,10 +25,15 @@ pub enum Seen {
     Full,
 }
 
+/// A client message id in its conversation.
+type Key = (ConversationId, String);
+/// The stored message (once known) and when the id was last seen.
+type Entry = (Option<MessageId>, Instant);
+
 /// Client message ids per conversation, shared by all sockets.
 #[derive(Default)]
 pub struct ClientIds {
-    ids: Mutex<HashMap<(ConversationId, String), (Option<MessageId>, Instant)>>,
+    ids: Mutex<HashMap<Key, Entry>>,
 }
 
 impl ClientIds {
