@@ -452,7 +452,7 @@
 
   function onFrame(f) {
     switch (f.type) {
-      case 'hello': setOwnership(f.ownership); break;
+      case 'hello': break; // ownership comes in the `state` frame after the history
       case 'message': render(f.message); break;
       case 'state': setOwnership(f.ownership); break;
       case 'typing':
