@@ -535,3 +535,22 @@ async fn generated_answers_stream_only_verified_sentences() {
     assert!(!text.contains("97%"), "{text}");
     server.stop().await;
 }
+
+#[test]
+fn a_widget_origin_that_is_not_an_origin_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = common::run_command(common::warmline_command().args([
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--widget-origins",
+        "https://shop.example,shop.example/help",
+    ]));
+    assert!(!ok);
+    assert!(
+        stderr.contains("\"shop.example/help\" is not an origin"),
+        "{stderr}"
+    );
+}

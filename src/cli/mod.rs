@@ -589,6 +589,8 @@ fn report_problems(problems: &[warmline_retrieval::ArticleProblem]) {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Settings mistakes first, before the slow start.
+    let widget_origins = widget_origins(&args.widget_origins)?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -630,7 +632,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trust_forwarded_for: args.trust_forwarded_for,
         request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
         widget: warmline_channels::widget::WidgetConfig {
-            origins: widget_origins(&args.widget_origins)?,
+            origins: widget_origins,
             max_sockets: args.widget_max_sockets.max(1),
             ..Default::default()
         },
