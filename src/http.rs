@@ -68,6 +68,7 @@ use warmline_retrieval::{Article, Status};
     components(schemas(
         warmline_channels::rest::CreateConversation,
         warmline_channels::rest::CustomerRef,
+        warmline_channels::rest::Opened,
         warmline_channels::rest::History,
         warmline_channels::rest::HistoryMessage,
         warmline_channels::rest::PostMessage,
@@ -275,7 +276,7 @@ pub async fn kb_article(
     ))
 }
 
-/// The home page: a small chat box over the REST API, and where to go next.
+/// The home page: a sample site (Juniper Market) with the widget embedded, and developer links.
 pub async fn home() -> Html<&'static str> {
     Html(include_str!("../web/index.html"))
 }
@@ -293,4 +294,16 @@ pub async fn agent_console() -> Html<&'static str> {
 /// The knowledge editor: log in, edit articles, try questions, publish.
 pub async fn editor_page() -> Html<&'static str> {
     Html(include_str!("../web/editor.html"))
+}
+
+/// The embeddable web widget: one `<script src="/widget.js">` tag on any site (see README,
+/// "Web widget"). Cached for an hour by browsers and proxies.
+pub async fn widget_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../web/widget.js"),
+    )
 }

@@ -41,6 +41,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use warmline_channels::directline::{DirectLine, DirectLineConfig};
+use warmline_channels::widget::{AccessKey, WidgetApi};
 use warmline_channels::{Messaging, MessagingConfig};
 use warmline_dialog::events::{InProcessBus, Publishing};
 use warmline_dialog::insights::Insights;
@@ -138,6 +139,8 @@ pub struct AppState {
     /// Days without a new contact for a bot resolution to count as durable (dashboard
     /// default; `--durable-days`).
     pub durable_days: i64,
+    /// Signs conversation access tokens (the widget's socket); kept in the data dir.
+    pub widget_key: AccessKey,
 }
 
 /// An opened Warmline: store, index and watcher, ready to serve.
@@ -288,6 +291,7 @@ impl Warmline {
                 directline,
                 insights,
                 durable_days: DURABLE_DAYS,
+                widget_key: AccessKey::load_or_create(&settings.data_dir.join("widget.key"))?,
             },
             sync,
             journey_problems,
@@ -453,17 +457,27 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
         handoffs: state.handoffs.clone(),
         durable_days: state.durable_days,
     };
-    let api = warmline_channels::rest::router(state.dialog.clone())
+    let widget = WidgetApi::new(
+        state.dialog.clone(),
+        state.conversations.clone(),
+        state.bus.clone(),
+        state.widget_key.clone(),
+        limits.widget.clone(),
+    )
+    .closing_on(state.closing.subscribe());
+    let api = warmline_channels::rest::router(state.dialog.clone(), state.widget_key.clone())
+        .merge(warmline_channels::widget::router(widget))
         .merge(warmline_channels::agents::router(agents))
         .merge(editor::router(editors))
         .merge(warmline_channels::insights::router(insights))
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(gate, limits::gate));
-    Router::new()
+    let app = Router::new()
         .route("/", get(http::home))
         .route("/agent", get(http::agent_console))
         .route("/editor", get(http::editor_page))
         .route("/dashboard", get(http::dashboard))
+        .route("/widget.js", get(http::widget_js))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics_page))
@@ -481,7 +495,12 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
-        ))
+        ));
+    // The customer's routes may be called from the sites that embed the widget.
+    match limits::widget_cors(&limits.widget.origins) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets running requests finish.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use warmline_channels::ApiError;
+use warmline_channels::widget::WidgetConfig;
 
 /// Request limits of the HTTP server.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct HttpLimits {
     pub trust_forwarded_for: bool,
     /// Longest time a request may take.
     pub request_timeout: Duration,
+    /// The web widget's sockets and the sites that may embed it.
+    pub widget: WidgetConfig,
 }
 
 impl Default for HttpLimits {
@@ -39,6 +42,7 @@ impl Default for HttpLimits {
             max_in_flight: 1024,
             trust_forwarded_for: false,
             request_timeout: Duration::from_secs(30),
+            widget: WidgetConfig::default(),
         }
     }
 }
@@ -122,4 +126,29 @@ pub async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
         return ApiError::rate_limited(1).into_response();
     };
     next.run(request).await
+}
+
+/// CORS for the customer's routes (`/v1/conversations...`) when other sites embed the
+/// widget: those origins may call them (no credentials: the conversation id and token are the
+/// customer's keys); every other route stays same-origin. `None` when no other site is
+/// configured.
+pub fn widget_cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderValue, Method, header};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let allowed = move |origin: &HeaderValue, request: &axum::http::request::Parts| {
+        request.uri.path().starts_with("/v1/conversations") && origins.contains(origin)
+    };
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::AllowOrigin::predicate(allowed))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE])
+            .max_age(Duration::from_secs(600)),
+    )
 }

@@ -389,7 +389,22 @@ async fn drafts_and_agent_articles_have_no_public_page() {
     let home = client.get(server.url("/")).send().await.unwrap();
     assert_eq!(home.status(), StatusCode::OK);
     let home = home.text().await.unwrap();
-    assert!(home.contains("<form id=\"ask\">") && home.contains("/v1/conversations"));
+    assert!(home.contains("<script src=\"/widget.js\"") && home.contains("/v1/conversations"));
+    let widget = client.get(server.url("/widget.js")).send().await.unwrap();
+    assert_eq!(widget.status(), StatusCode::OK);
+    assert!(
+        widget.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(
+        widget.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    assert!(widget.text().await.unwrap().contains("attachShadow"));
     assert!(list.contains("/kb/store-hours"));
     server.stop().await;
 }

@@ -1,5 +1,5 @@
 //! The warm handoff in headless Chromium, both sides (web/tests/console.mjs): a customer in
-//! the chat page gets angry and asks for a person; the agent, logged into the console, sees
+//! the web widget on the demo page gets angry and asks for a person; the agent, logged into the console, sees
 //! the packet arrive live, accepts, they write to each other (the console over its
 //! websocket, which falls back to polling and reconnects when the test drops it), the agent inserts a suggested reply and returns the conversation to the bot,
 //! and the bot answers the customer's next question; a second customer leaves a message

@@ -1,6 +1,6 @@
 //! The knowledge editor in headless Chromium (web/tests/editor.mjs): an editor logs in,
 //! edits an article with the live preview, tries the draft, publishes it, and a customer on
-//! the chat page gets the new answer. Screenshots of both pages are saved on failure (the
+//! the web widget gets the new answer. Screenshots of both pages are saved on failure (the
 //! path is printed).
 //!
 //! Needs Debian's `chromium` and `npm ci --prefix web/tests` (playwright-core); `scripts/test`

@@ -269,6 +269,15 @@ pub struct ServeArgs {
     #[arg(long, env = "WARMLINE_MAX_IN_FLIGHT", default_value_t = 1024)]
     pub max_in_flight: usize,
 
+    /// Other sites that may embed the web widget, comma-separated origins
+    /// (`https://shop.example,https://www.shop.example`); default: this server's pages only.
+    #[arg(long, env = "WARMLINE_WIDGET_ORIGINS", value_delimiter = ',')]
+    pub widget_origins: Vec<String>,
+
+    /// Widget websockets open at once; beyond this, new ones get 429.
+    #[arg(long, env = "WARMLINE_WIDGET_MAX_SOCKETS", default_value_t = 16_384)]
+    pub widget_max_sockets: usize,
+
     /// Look customers up in an external CRM over HTTP, configured by this TOML file (see
     /// knowledge/crm/http.example.toml); default: the built-in CRM (`warmline crm import`).
     #[arg(long, env = "WARMLINE_CRM_HTTP")]
@@ -605,6 +614,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     // Settings mistakes first, before anything slow.
     let directline = args.channels.directline.config()?;
+    let widget_origins = widget_origins(&args.widget_origins)?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -647,6 +657,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_in_flight: args.max_in_flight,
         trust_forwarded_for: args.trust_forwarded_for,
         request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+        widget: warmline_channels::widget::WidgetConfig {
+            origins: widget_origins,
+            max_sockets: args.widget_max_sockets.max(1),
+            ..Default::default()
+        },
     };
     let catalog = warmline.state.knowledge.index().catalog();
     tracing::info!(
@@ -676,6 +691,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await?;
     warmline.close().await;
     Ok(())
+}
+
+/// The widget origins, checked: each `http(s)://host[:port]`, nothing after it.
+fn widget_origins(given: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut origins = Vec::new();
+    for origin in given.iter().map(|o| o.trim().trim_end_matches('/')) {
+        if origin.is_empty() {
+            continue;
+        }
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        match rest {
+            Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ']) => {
+                origins.push(origin.to_owned());
+            }
+            _ => anyhow::bail!(
+                "--widget-origins: {origin:?} is not an origin; write it as https://host[:port]"
+            ),
+        }
+    }
+    Ok(origins)
 }
 
 async fn ask(args: AskArgs) -> anyhow::Result<()> {

@@ -64,6 +64,21 @@ impl TestServer {
         .await
     }
 
+    /// Serves the sample knowledge base with generated, verified answers from `generator`,
+    /// checked with `embedder` (which also ranks passages).
+    pub async fn start_grounded(
+        data_dir: &Path,
+        generator: std::sync::Arc<dyn warmline_domain::Generator>,
+        embedder: std::sync::Arc<dyn warmline_domain::Embedder>,
+    ) -> Self {
+        let knowledge = sample_knowledge();
+        Self::start_settings(data_dir, &knowledge, unlimited(), Default::default(), |s| {
+            s.generator = Some(generator);
+            s.embedder = Some(embedder);
+        })
+        .await
+    }
+
     /// Serves with messaging channels configured.
     pub async fn start_full(
         data_dir: &Path,
@@ -78,9 +93,22 @@ impl TestServer {
         data_dir: &Path,
         knowledge: &Path,
         limits: HttpLimits,
-        mut messaging: warmline_channels::MessagingConfig,
+        messaging: warmline_channels::MessagingConfig,
         generator: Option<std::sync::Arc<dyn warmline_domain::Generator>>,
         directline: Option<warmline_channels::directline::DirectLineConfig>,
+    ) -> Self {
+        Self::start_settings(data_dir, knowledge, limits, messaging, |s| {
+            s.generator = generator;
+        })
+        .await
+    }
+
+    async fn start_settings(
+        data_dir: &Path,
+        knowledge: &Path,
+        limits: HttpLimits,
+        mut messaging: warmline_channels::MessagingConfig,
+        adjust: impl FnOnce(&mut Settings),
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -92,14 +120,14 @@ impl TestServer {
         {
             twilio.public_url = base.clone();
         }
-        let settings = Settings {
+        let mut settings = Settings {
             public_url: base.clone(),
             watch: true,
-            generator,
             messaging,
             directline,
             ..Settings::local(data_dir, knowledge)
         };
+        adjust(&mut settings);
         let warmline = Warmline::open(&settings, &mut |_, _, _| {}).await.unwrap();
         let router = app(warmline.state.clone(), &limits);
         let (stop, stopped) = oneshot::channel::<()>();

@@ -1,5 +1,5 @@
 // The warm handoff in real browsers (Debian chromium driven by playwright-core), both sides:
-// a customer in the chat page gets angry; the agent, logged into the console, sees the packet
+// a customer in the web widget (on the demo page, over its websocket) gets angry; the agent, logged into the console, sees the packet
 // arrive live, accepts, and they write to each other (the console over its websocket, which
 // reconnects by itself after the test drops it); the
 // agent inserts a suggested reply, returns the conversation to the bot with a note, and the
@@ -15,7 +15,13 @@ if (!base || !username || !password) {
   process.exit(2);
 }
 const executablePath = process.env.WARMLINE_CHROMIUM || '/usr/bin/chromium';
-const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
+const browser = await chromium.launch({
+  executablePath,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--no-first-run', '--disable-quic'],
+});
+// The widget lives in a shadow root: page functions look inside it with this.
+const widget = (sel) => `[...document.querySelector('#warmline-widget').shadowRoot.querySelectorAll(${JSON.stringify(sel)})]`;
 const pages = {};
 let failed = false;
 try {
@@ -48,12 +54,13 @@ try {
 
   // The customer asks, is answered, then gets angry and asks for a person.
   await customer.goto(base + '/');
-  await customer.fill('#text', 'how do I dispute a charge on my card?');
-  await customer.press('#text', 'Enter');
-  await customer.locator('#log .msg.bot').first().waitFor();
-  await customer.fill('#text', 'This is useless!! I already told you twice. Let me talk to a real person NOW');
-  await customer.press('#text', 'Enter');
-  await customer.waitForFunction(() => document.querySelectorAll('#log .msg.bot').length >= 2);
+  await customer.locator('.launcher').click();
+  await customer.fill('#wl-text', 'how do I dispute a charge on my card?');
+  await customer.press('#wl-text', 'Enter');
+  await customer.locator('.log .msg.bot').first().waitFor();
+  await customer.fill('#wl-text', 'This is useless!! I already told you twice. Let me talk to a real person NOW');
+  await customer.press('#wl-text', 'Enter');
+  await customer.waitForFunction(`${widget('.msg.bot')}.length >= 2`);
 
   // The packet arrives in the console by itself (no reload, no click).
   const waiting = agent.locator('#queue .card');
@@ -74,12 +81,11 @@ try {
   // Agent → customer (the chat page shows who joined and what they wrote).
   await agent.fill('#text', 'Hi, I am sorry about that. I can help with the charge right now.');
   await agent.press('#text', 'Enter');
-  await customer.waitForFunction(() => [...document.querySelectorAll('#log .msg.agent')]
-    .some((m) => m.textContent.includes('help with the charge')), null, { timeout: 10000 });
+  await customer.waitForFunction(`${widget('.msg.agent')}.some((m) => m.textContent.includes('help with the charge'))`, null, { timeout: 10000 });
 
   // Customer → agent, live over the websocket; the console suggests a cited reply to insert.
-  await customer.fill('#text', 'how long does a card dispute take?');
-  await customer.press('#text', 'Enter');
+  await customer.fill('#wl-text', 'how long does a card dispute take?');
+  await customer.press('#wl-text', 'Enter');
   await agent.waitForFunction(() => [...document.querySelectorAll('#log .msg.customer')]
     .some((m) => m.textContent.includes('how long does a card dispute take')), null, { timeout: 2500 });
   const insert = agent.locator('#suggestions').getByRole('button', { name: /Insert/ });
@@ -88,34 +94,35 @@ try {
   const inserted = await agent.inputValue('#text');
   if (!inserted) throw new Error('the suggested reply was not inserted');
   await agent.press('#text', 'Enter');
-  await customer.waitForFunction((t) => [...document.querySelectorAll('#log .msg.agent')]
-    .some((m) => m.textContent.includes(t.slice(0, 40))), inserted, { timeout: 10000 });
+  await customer.waitForFunction(`${widget('.msg.agent')}.some((m) => m.textContent.includes(${JSON.stringify(inserted.slice(0, 40))}))`, null, { timeout: 10000 });
 
   // Back to the bot, with a note and an outcome.
   await agent.fill('#note', 'explained the dispute process');
   await agent.selectOption('#disposition', 'resolved');
   await agent.click('#return');
   await agent.waitForFunction(() => document.getElementById('packet').textContent.includes('returned'));
-  await customer.waitForFunction(() => [...document.querySelectorAll('#log .msg.system')]
-    .some((m) => m.textContent.includes('back with the virtual assistant')), null, { timeout: 10000 });
+  await customer.waitForFunction(`${widget('.msg.system')}.some((m) => m.textContent.includes('back with the virtual assistant'))`, null, { timeout: 10000 });
 
   // The bot answers the next question.
-  const before = await customer.locator('#log .msg.bot').count();
-  await customer.fill('#text', 'what are your store hours?');
-  await customer.press('#text', 'Enter');
-  await customer.waitForFunction((n) => document.querySelectorAll('#log .msg.bot').length > n, before);
+  const before = await customer.locator('.log .msg.bot').count();
+  await customer.fill('#wl-text', 'what are your store hours?');
+  await customer.press('#wl-text', 'Enter');
+  await customer.waitForFunction(`${widget('.msg.bot')}.length > ${before}`);
 
   // Another customer would rather not wait (the test server offers at once): they leave a
   // message; the console's ticket list shows it live and the agent closes it.
+  // (The widget keeps its conversation across reloads: forget it to be a new customer.)
+  await customer.evaluate(() => localStorage.clear());
   await customer.reload();
-  await customer.fill('#text', 'I want to speak to a human agent');
-  await customer.press('#text', 'Enter');
+  await customer.locator('.launcher').click();
+  await customer.fill('#wl-text', 'I want to speak to a human agent');
+  await customer.press('#wl-text', 'Enter');
   const leave = customer.getByRole('button', { name: 'Leave a message' });
   await leave.waitFor();
   await leave.click();
   await customer.getByLabel('Your message for the team').fill('My blender from order JM-204518837 arrived broken.');
   await customer.locator('.offer').getByRole('button', { name: 'Send' }).click();
-  await customer.waitForFunction(() => document.getElementById('log').textContent.includes('Message left for the team'));
+  await customer.waitForFunction(`${widget('.log')}[0].textContent.includes('Message left for the team')`);
   const ticket = agent.locator('#tickets .card');
   await ticket.first().waitFor();
   const left = await ticket.first().textContent();

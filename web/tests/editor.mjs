@@ -1,7 +1,7 @@
 // The knowledge editor in a real browser (Debian chromium driven by playwright-core): an
 // editor logs in (a wrong password is refused first), finds an article, edits its Markdown
 // and sees the live preview, tries a customer's question against the draft, saves, sends it
-// to review and publishes; then a customer on the chat page gets the new answer.
+// to review and publishes; then a customer in the web widget gets the new answer.
 // Run by tests/editor_browser.rs, which starts the server:
 //   node web/tests/editor.mjs BASE_URL USERNAME PASSWORD [SCREENSHOT_DIR]
 // On failure both pages are saved as PNGs in SCREENSHOT_DIR (default: the working directory).
@@ -58,10 +58,11 @@ try {
 
   // The customer doesn't see it yet.
   await customer.goto(base + '/');
-  await customer.fill('#text', QUESTION);
-  await customer.press('#text', 'Enter');
-  await customer.locator('#log .msg.bot').first().waitFor();
-  if ((await customer.locator('#log').textContent()).includes('purple helpline')) throw new Error('a draft reached a customer');
+  await customer.locator('.launcher').click();
+  await customer.fill('#wl-text', QUESTION);
+  await customer.press('#wl-text', 'Enter');
+  await customer.locator('.log .msg.bot').first().waitFor();
+  if ((await customer.locator('.log').textContent()).includes('purple helpline')) throw new Error('a draft reached a customer');
 
   // Save, send to review, publish.
   await editor.getByLabel('Note for this version').fill('phone unlock');
@@ -80,9 +81,11 @@ try {
   const next = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
   pages.next = next;
   await next.goto(base + '/');
-  await next.fill('#text', QUESTION);
-  await next.press('#text', 'Enter');
-  await next.waitForFunction(() => [...document.querySelectorAll('#log .msg.bot')]
+  await next.locator('.launcher').click();
+  await next.fill('#wl-text', QUESTION);
+  await next.press('#wl-text', 'Enter');
+  // The widget lives in a shadow root.
+  await next.waitForFunction(() => [...document.querySelector('#warmline-widget').shadowRoot.querySelectorAll('.log .msg.bot')]
     .some((m) => m.textContent.includes('purple helpline')));
   console.log('editor ok');
 } catch (err) {

@@ -7,6 +7,8 @@
 //!   suggested replies; [`agent_stats`]: supervisors' live stats; [`agent_ws`]: the console's live feed over a websocket.
 //! - [`directline`]: Direct Line 3.0 for Microsoft Web Chat (`/v3/directline`): tokens,
 //!   conversations, activities over a websocket or by polling, CORS for the sites' origins.
+//! - [`widget`]: the web widget's live socket (`/v1/conversations/{id}/ws`), with
+//!   conversation access tokens, resume and idempotent sending.
 //! - [`error`]: the one place where [`warmline_domain::ErrorCode`]s become HTTP statuses and
 //!   `{"error": {"code", "message"}}` bodies, including for malformed requests.
 //! - [`insights`]: customers' ratings of answers, and the team's analytics summary, content
@@ -33,6 +35,7 @@ pub mod slack;
 pub mod telegram;
 pub mod twilio;
 pub mod whatsapp;
+pub mod widget;
 
 pub use error::{ApiError, ApiJson};
 pub use messaging::{Messaging, MessagingConfig};

@@ -2,10 +2,11 @@
 //! the transcript.
 
 use crate::error::{ApiError, ApiJson};
+use crate::widget::AccessKey;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
@@ -15,8 +16,21 @@ use warmline_domain::{
     Reply, Ticket, TicketKind,
 };
 
+/// What the chat routes need: the dialog, and the key that signs conversation access tokens.
+#[derive(Clone)]
+pub struct RestState {
+    pub dialog: Dialog,
+    pub key: AccessKey,
+}
+
+impl FromRef<RestState> for Dialog {
+    fn from_ref(state: &RestState) -> Self {
+        state.dialog.clone()
+    }
+}
+
 /// The routes under `/v1`, to nest in the server's router.
-pub fn router(dialog: Dialog) -> Router {
+pub fn router(dialog: Dialog, key: AccessKey) -> Router {
     Router::new()
         .route("/conversations", post(create_conversation))
         .route("/conversations/{id}", get(get_conversation))
@@ -24,7 +38,7 @@ pub fn router(dialog: Dialog) -> Router {
         .route("/conversations/{id}/messages", post(post_message))
         .route("/conversations/{id}/survey", post(post_survey))
         .route("/conversations/{id}/ticket", post(post_ticket))
-        .with_state(dialog)
+        .with_state(RestState { dialog, key })
 }
 
 /// Opening a conversation. Every field is optional: `{}` opens an anonymous API conversation.
@@ -116,6 +130,16 @@ pub struct ReplyBody {
     pub reply: Reply,
 }
 
+/// A conversation just opened, with the token that opens its live socket.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Opened {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    /// Opens `GET /v1/conversations/{id}/ws` (the web widget's live socket). Keep it as
+    /// secret as the conversation itself.
+    pub access_token: String,
+}
+
 /// A conversation and its transcript, oldest message first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Transcript {
@@ -194,17 +218,17 @@ fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
     post, path = "/v1/conversations", tag = "chat",
     request_body(content = Option<CreateConversation>, description = "optional; `{}` is fine"),
     responses(
-        (status = 201, description = "opened", body = Conversation),
+        (status = 201, description = "opened", body = Opened),
         (status = 400, description = "malformed JSON", body = crate::error::ErrorBody),
         (status = 422, description = "invalid field", body = crate::error::ErrorBody),
         (status = 429, description = "rate limited", body = crate::error::ErrorBody),
     )
 )]
 pub async fn create_conversation(
-    State(dialog): State<Dialog>,
+    State(RestState { dialog, key }): State<RestState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, ApiJson<Conversation>), ApiError> {
+) -> Result<(StatusCode, ApiJson<Opened>), ApiError> {
     let request: CreateConversation = optional_json(&headers, body)?;
     let channel = request.channel.unwrap_or_default();
     let (identity, display_name) = match request.customer {
@@ -225,7 +249,14 @@ pub async fn create_conversation(
             display_name,
         })
         .await?;
-    Ok((StatusCode::CREATED, ApiJson(conversation)))
+    let access_token = key.token(conversation.id);
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(Opened {
+            conversation,
+            access_token,
+        }),
+    ))
 }
 
 /// A conversation and its transcript.

@@ -12,6 +12,7 @@
 //! Unsupported sentences are dropped. If less than half of the answer survives, the reply
 //! falls back to the extractive answer (quoted sentences), or to an honest "I don't know".
 
+use crate::drafts;
 use futures_util::StreamExt;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -131,7 +132,7 @@ impl Grounded {
         {
             return extractive;
         }
-        let text = match self.generate(question, &passages).await {
+        let text = match self.generate(question, &passages, analyze).await {
             Ok(text) => text,
             Err(e) => {
                 tracing::warn!(error = %e.message, "generation unavailable; using the extractive answer");
@@ -173,6 +174,7 @@ impl Grounded {
         &self,
         question: &str,
         passages: &[&SearchHit],
+        analyze: Analyze<'_>,
     ) -> Result<String, DomainError> {
         let mut user = String::from("Passages:\n");
         for (i, p) in passages.iter().enumerate() {
@@ -195,19 +197,60 @@ impl Grounded {
             max_tokens: self.config.max_tokens,
             stop: vec!["<|im_end|>".into(), "\nQuestion:".into()],
         };
+        let streaming = drafts::wanted();
         let run = async {
             let mut stream = self.generator.generate(request).await?;
             let mut text = String::new();
+            // Sentences already checked for drafts.
+            let mut drafted = 0;
             while let Some(event) = stream.next().await {
                 if let GenerateEvent::Text(piece) = event? {
                     text.push_str(&piece);
+                    if streaming {
+                        drafted = self.draft(&text, drafted, passages, analyze, false).await;
+                    }
                 }
+            }
+            if streaming {
+                self.draft(&text, drafted, passages, analyze, true).await;
             }
             Ok::<_, DomainError>(text)
         };
         tokio::time::timeout(self.config.timeout, run)
             .await
             .map_err(|_| DomainError::unavailable("generation timed out"))?
+    }
+
+    /// Sends the supported ones of the sentences of `text` completed since the first `done`
+    /// (a sentence is complete once the next one has begun, or the generation has
+    /// `finished`); returns how many sentences are complete now. The same check as the
+    /// final answer's, so a sentence drafted here is one the final answer keeps (unless the
+    /// whole answer falls back to the quoted one).
+    async fn draft(
+        &self,
+        text: &str,
+        done: usize,
+        passages: &[&SearchHit],
+        analyze: Analyze<'_>,
+        finished: bool,
+    ) -> usize {
+        let sentences = split_cited(text).len();
+        let complete = if finished {
+            sentences
+        } else {
+            sentences.saturating_sub(1)
+        };
+        if complete <= done {
+            return done;
+        }
+        if let Ok(checks) = self.check(text, passages, analyze).await {
+            for check in checks.iter().take(complete).skip(done) {
+                if check.supported {
+                    drafts::send(&check.text);
+                }
+            }
+        }
+        complete
     }
 
     /// Checks each sentence of `text` against the passages.
@@ -635,6 +678,36 @@ mod answer_tests {
         )
         .await;
         assert_eq!(reply, extractive());
+    }
+
+    #[tokio::test]
+    async fn only_verified_sentences_are_drafted_while_the_answer_is_written() {
+        let grounded = Grounded::new(
+            Arc::new(Scripted(
+                "Standard shipping to Canada takes 4–8 business days [1]. Shipping to Canada also takes 2 days by drone [1]. It costs CA$7.99 [1].",
+            )),
+            Arc::new(Words),
+        );
+        let analyze = |t: &str| words(t);
+        let (sink, mut drafted) = tokio::sync::mpsc::channel(8);
+        let reply = drafts::with_drafts(
+            sink,
+            grounded.answer("do you ship to canada", &shipping(), extractive(), &analyze),
+        )
+        .await;
+        let mut sent = Vec::new();
+        while let Ok(s) = drafted.try_recv() {
+            sent.push(s);
+        }
+        assert_eq!(
+            sent,
+            [
+                "Standard shipping to Canada takes 4–8 business days.",
+                "It costs CA$7.99."
+            ]
+        );
+        assert!(reply.text.starts_with(&sent[0]), "{}", reply.text);
+        assert!(!reply.text.contains("drone"));
     }
 
     #[tokio::test]

@@ -5,7 +5,8 @@
 //! - [`compose`]: the extractive, grounded answer composer (every sentence quoted from a
 //!   cited passage, or an honest "I don't know" with the offer of a person).
 //!
-//! - [`grounded`]: generated answers checked sentence by sentence against the passages.
+//! - [`grounded`]: generated answers checked sentence by sentence against the passages;
+//!   [`drafts`]: their verified sentences sent while the answer is written (the widget).
 //! - [`moments`]: the moment-of-truth detector (when to hand a customer to a person), its
 //!   policy file and its evaluation.
 //!
@@ -27,6 +28,7 @@
 
 pub mod assist;
 pub mod compose;
+pub mod drafts;
 pub mod events;
 pub mod grounded;
 mod guide;
