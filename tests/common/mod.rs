@@ -99,6 +99,7 @@ impl TestServer {
     ) -> Self {
         Self::start_settings(data_dir, knowledge, limits, messaging, |s| {
             s.generator = generator;
+            s.directline = directline;
         })
         .await
     }
@@ -124,7 +125,6 @@ impl TestServer {
             public_url: base.clone(),
             watch: true,
             messaging,
-            directline,
             ..Settings::local(data_dir, knowledge)
         };
         adjust(&mut settings);
