@@ -253,6 +253,8 @@ impl Warmline {
         }
         let insights = Insights::start(store.clone(), settings.embedder.clone());
         dialog = dialog.with_insights(insights.clone());
+        // Set at shutdown: background tasks and live feeds (agent console, widget, Direct
+        // Line) end. One sender for all of them; a dropped one would end them at once.
         let closing = Arc::new(tokio::sync::watch::Sender::new(false));
         insights::spawn_recheck(dialog.clone(), resynced, closing.subscribe());
         insights::spawn_gauges(insights.clone(), DURABLE_DAYS, closing.subscribe());
@@ -266,7 +268,6 @@ impl Warmline {
         } else {
             None
         };
-        let closing = Arc::new(tokio::sync::watch::Sender::new(false));
         let directline = settings.directline.clone().map(|config| {
             DirectLine::new(
                 config,

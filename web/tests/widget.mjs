@@ -76,6 +76,7 @@ try {
   // Rate the answer: the button is pressed once the server has stored the rating.
   await page.locator('.feedback').first().getByRole('button', { name: 'Helpful', exact: true }).click();
   await page.waitForFunction(`[...${inWidget('.feedback button[aria-pressed="true"]')}].length === 1`);
+  await page.locator('#wl-text').focus();
 
   // Quick replies: a greeting offers the tasks; clicking one starts it.
   await page.keyboard.type('hi');
