@@ -187,7 +187,7 @@ impl Warmline {
             settings.embedder.clone(),
         )?;
         // Articles kept in the editor's store are laid over the folder's before indexing.
-        editor::load_overlay(&store, &knowledge).await?;
+        let served_articles = editor::load_overlay(&store, &knowledge).await?;
         let sync = tokio::task::block_in_place(|| knowledge.resync_with(progress))?;
         let resynced = Arc::new(tokio::sync::Notify::new());
         let watch = if settings.watch {
@@ -258,6 +258,16 @@ impl Warmline {
         let closing = Arc::new(tokio::sync::watch::Sender::new(false));
         insights::spawn_recheck(dialog.clone(), resynced, closing.subscribe());
         insights::spawn_gauges(insights.clone(), DURABLE_DAYS, closing.subscribe());
+        editor::spawn_store_watch(
+            editor::EditorApi::new(
+                store.clone(),
+                store.clone(),
+                knowledge.clone(),
+                dialog.clone(),
+            ),
+            served_articles,
+            closing.subscribe(),
+        );
         let messaging = if settings.messaging.any() {
             Some(Messaging::start(
                 settings.messaging.clone(),

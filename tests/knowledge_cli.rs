@@ -183,3 +183,57 @@ async fn a_token_from_the_command_line_works_on_the_editor_api_and_imports_are_s
     assert_eq!(record.published_version, Some(1));
     server.stop().await;
 }
+
+/// `warmline knowledge import` while the server runs (another process writing the same store):
+/// the server notices within seconds and serves the imported article, then its next version,
+/// with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_into_a_running_server_is_served_without_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(data.path(), unlimited()).await;
+    // A new customer each time: repeated unanswered questions would bring a person in.
+    let ask = async || -> String {
+        let conv = common::open_conversation(&server, serde_json::Value::Null).await;
+        let turn =
+            common::customer_says(&server, &conv, "how many marigold points per dollar?").await;
+        turn["reply"]["text"].as_str().unwrap().to_owned()
+    };
+    assert!(!ask().await.contains("marigold points"), "not known yet");
+
+    let src = tempfile::tempdir().unwrap();
+    let import = |points: &str| {
+        std::fs::write(
+            src.path().join("loyalty.md"),
+            format!(
+                "---\nid: loyalty-points\ntitle: Loyalty points\n---\n\n## Earning\n\nEvery \
+                 dollar earns {points} marigold points.\n"
+            ),
+        )
+        .unwrap();
+        let (ok, stdout, stderr) = run_command(warmline_command().args([
+            "knowledge",
+            "import",
+            src.path().to_str().unwrap(),
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ]));
+        assert!(ok, "{stdout}{stderr}");
+    };
+    for points in ["seven", "nine"] {
+        import(points);
+        let expected = format!("{points} marigold");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let text = ask().await;
+            if text.contains(&expected) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the running server never served the import ({expected}): {text}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+    server.stop().await;
+}

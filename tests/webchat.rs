@@ -1,6 +1,7 @@
 //! Microsoft Web Chat 4.18 in headless Chromium (web/tests/webchat.mjs), on a page served from
 //! another origin than Warmline: it mints a token across origins (CORS), streams over Direct
-//! Line, shows a cited answer, and a suggested action starts a journey; no "Send failed". A
+//! Line, shows a cited answer whose feedback thumb rates it, and a suggested action starts a
+//! journey; no "Send failed". A
 //! screenshot is saved on failure (the path is printed).
 //!
 //! Needs Debian's `chromium` and `npm ci --prefix web/tests` (playwright-core and
@@ -77,5 +78,13 @@ async fn web_chat_on_another_origin_talks_to_warmline() {
         ["customer", "bot", "customer", "bot", "customer", "bot"]
     );
     assert_eq!(messages[4].text, "Track an order");
+    // The thumb pressed under the answer is its rating.
+    assert!(stdout.contains("rated: "), "{stdout}");
+    let helpful: Vec<(String, i64)> =
+        sqlx::query_as("SELECT message_id, helpful FROM answer_ratings")
+            .fetch_all(store.reader_pool())
+            .await
+            .unwrap();
+    assert_eq!(helpful, [(messages[1].id.to_string(), 0)]);
     server.stop().await;
 }

@@ -24,7 +24,9 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use warmline_channels::ApiError;
 use warmline_channels::agents::{bearer, token_hash};
 use warmline_dialog::Dialog;
@@ -144,15 +146,17 @@ pub async fn me(editor: Editor) -> warmline_channels::ApiJson<Editor> {
 }
 
 /// Serves article `id`'s published version to customers from now on, or nothing when it has
-/// none (never published, archived): one article re-indexed, no restart, no rebuild.
-pub async fn make_live(api: &EditorApi, id: &str) -> Result<(), DomainError> {
+/// none (never published, archived): one article re-indexed, no restart, no rebuild. Returns
+/// the version now served.
+pub async fn make_live(api: &EditorApi, id: &str) -> Result<Option<u32>, DomainError> {
     let _one = api.live.lock().await;
     let record = api
         .articles
         .article(id)
         .await?
         .ok_or_else(|| DomainError::not_found(format!("no article {id:?}")))?;
-    let article = match record.live_version() {
+    let live = record.live_version();
+    let article = match live {
         Some(number) => {
             let version = api
                 .articles
@@ -181,17 +185,66 @@ pub async fn make_live(api: &EditorApi, id: &str) -> Result<(), DomainError> {
         removed = report.removed,
         "article re-indexed"
     );
-    Ok(())
+    Ok(live)
+}
+
+/// How often the store is read for articles published by another writer.
+pub const STORE_POLL: Duration = Duration::from_secs(2);
+
+/// Serves what other writers publish to the same store: `warmline knowledge import` run
+/// while the server is up, or another server on the same database. Every [`STORE_POLL`] the
+/// articles' live versions are read (ids and numbers only); an article whose live version
+/// differs from the one this server last served is brought into the index ([`make_live`]:
+/// that article only). `served` is what [`load_overlay`] laid over the folder at start.
+pub fn spawn_store_watch(
+    api: EditorApi,
+    mut served: HashMap<String, Option<u32>>,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(STORE_POLL) => {}
+                _ = closing.changed() => return,
+            }
+            let records = match api.articles.articles().await {
+                Ok(records) => records,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the articles for changes; retrying");
+                    continue;
+                }
+            };
+            for record in records {
+                let live = record.live_version();
+                if served.get(&record.id) == Some(&live) {
+                    continue;
+                }
+                match make_live(&api, &record.id).await {
+                    Ok(now) => {
+                        tracing::info!(article = %record.id, version = ?now, "article changed in the store by another writer: served");
+                        metrics::counter!("warmline_articles_synced_from_store_total").increment(1);
+                        served.insert(record.id, now);
+                    }
+                    // Tried again at the next look.
+                    Err(e) => {
+                        tracing::warn!(article = %record.id, error = %e, "article changed in the store not served yet");
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// At start: every store article's published version (or its absence) laid over the folder,
-/// before the first sync indexes them.
+/// before the first sync indexes them. Returns each article's live version, as laid.
 pub async fn load_overlay(
     store: &dyn ArticleStore,
     knowledge: &KnowledgeBase,
-) -> Result<usize, DomainError> {
+) -> Result<HashMap<String, Option<u32>>, DomainError> {
     let mut overlay = Vec::new();
+    let mut served = HashMap::new();
     for record in store.articles().await? {
+        served.insert(record.id.clone(), record.live_version());
         let article = match record.live_version() {
             Some(number) => match store.version(&record.id, number).await? {
                 Some(version) => match store_article(&record.id, &version.content) {
@@ -207,7 +260,6 @@ pub async fn load_overlay(
         };
         overlay.push((record.id, article));
     }
-    let count = overlay.len();
     knowledge.set_overlay(overlay);
-    Ok(count)
+    Ok(served)
 }

@@ -7,6 +7,7 @@
 mod access;
 #[path = "../common/mod.rs"]
 mod common;
+mod feedback;
 mod stream;
 
 use common::{TestServer, unlimited};

@@ -10,6 +10,7 @@ mod common;
 mod email;
 mod fake;
 mod outbox;
+mod ratings;
 mod slack;
 mod telegram;
 mod twilio;

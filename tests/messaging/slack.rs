@@ -6,10 +6,10 @@ use crate::{config, eventually, post, python, serve};
 use serde_json::Value;
 use warmline_channels::slack::SlackConfig;
 
-const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
 /// `v0=...` for `body` at `timestamp`, computed by slack_sdk.
-fn slack_signature(timestamp: i64, body: &str) -> String {
+pub fn slack_signature(timestamp: i64, body: &str) -> String {
     python(
         "import sys\nfrom slack_sdk.signature import SignatureVerifier\n\
          print(SignatureVerifier(sys.argv[1]).generate_signature(timestamp=sys.argv[2], body=sys.argv[3]))",
@@ -17,7 +17,7 @@ fn slack_signature(timestamp: i64, body: &str) -> String {
     )
 }
 
-async fn event(
+pub async fn event(
     base: &str,
     body: &str,
     timestamp: i64,
@@ -42,7 +42,7 @@ async fn event(
     .await
 }
 
-fn fixture(name: &str) -> String {
+pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/messaging/fixtures")

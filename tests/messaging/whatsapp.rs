@@ -19,13 +19,29 @@ fn sign(body: &str) -> String {
     )
 }
 
-fn fixture(name: &str) -> String {
+pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/messaging/fixtures")
             .join(name),
     )
     .unwrap()
+}
+
+/// The WhatsApp settings the tests use, against `fake`.
+pub fn whatsapp(fake: &Fake) -> WhatsAppConfig {
+    WhatsAppConfig {
+        app_secret: APP_SECRET.into(),
+        verify_token: "verify-me".into(),
+        access_token: ACCESS_TOKEN.into(),
+        api_base: fake.base.clone(),
+        rate_per_second: 80,
+    }
+}
+
+/// A notification signed with the app secret; the status code.
+pub async fn notify_signed(base: &str, body: &str) -> u16 {
+    notify(base, body, Some(&sign(body))).await
 }
 
 async fn notify(base: &str, body: &str, signature: Option<&str>) -> u16 {
@@ -43,7 +59,7 @@ async fn notify(base: &str, body: &str, signature: Option<&str>) -> u16 {
     .as_u16()
 }
 
-fn sends(fake: &Fake) -> Vec<Value> {
+pub fn sends(fake: &Fake) -> Vec<Value> {
     fake.served()
         .iter()
         .filter(|r| r.path == "/106540352242922/messages")
@@ -57,13 +73,7 @@ async fn whatsapp_verifies_signatures_and_answers_with_text_and_buttons() {
     let fake = Fake::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config();
-    cfg.whatsapp = Some(WhatsAppConfig {
-        app_secret: APP_SECRET.into(),
-        verify_token: "verify-me".into(),
-        access_token: ACCESS_TOKEN.into(),
-        api_base: fake.base.clone(),
-        rate_per_second: 80,
-    });
+    cfg.whatsapp = Some(whatsapp(&fake));
     let server = serve(dir.path(), cfg).await;
     let store = server.warmline.state.store.clone();
     let client = reqwest::Client::new();
@@ -105,8 +115,9 @@ async fn whatsapp_verifies_signatures_and_answers_with_text_and_buttons() {
     let reply = eventually("the answer", async || sends(&fake).into_iter().next()).await;
     assert_eq!(reply["messaging_product"], "whatsapp");
     assert_eq!(reply["to"], "16505551234");
-    assert_eq!(reply["type"], "text");
-    let text = reply["text"]["body"].as_str().unwrap();
+    // An answer: its rating buttons make it an interactive message (tests/messaging/ratings.rs).
+    assert_eq!(reply["type"], "interactive", "{reply}");
+    let text = reply["interactive"]["body"]["text"].as_str().unwrap();
     assert!(
         text.contains("3–5 business days") && text.contains("Sources:\n[1] "),
         "{text}"

@@ -86,8 +86,12 @@ try {
   // Customer → agent, live over the websocket; the console suggests a cited reply to insert.
   await customer.fill('#wl-text', 'how long does a card dispute take?');
   await customer.press('#wl-text', 'Enter');
+  // (Polling runs only while the socket is down, and it is up: this arrives over the socket.
+  // The wait is generous because CI runs the browser beside other tests on 2 cores.)
   await agent.waitForFunction(() => [...document.querySelectorAll('#log .msg.customer')]
-    .some((m) => m.textContent.includes('how long does a card dispute take')), null, { timeout: 2500 });
+    .some((m) => m.textContent.includes('how long does a card dispute take')), null, { timeout: 10000 });
+  if (await agent.locator('#live').textContent() !== 'live') throw new Error('the console socket dropped');
+  if (sockets.length !== 2) throw new Error('the console reconnected again: ' + sockets.length);
   const insert = agent.locator('#suggestions').getByRole('button', { name: /Insert/ });
   await insert.first().waitFor();
   await insert.first().click();

@@ -2,8 +2,9 @@
 // page served from ANOTHER origin than Warmline, talking to Warmline's Direct Line:
 // the page mints a token (cross-origin, CORS), renders Web Chat with
 // createDirectLine({ token, domain: BASE + '/v3/directline' }); the customer asks a question
-// and sees the cited answer (a link to the article), says hi, clicks a suggested action and
-// sees the journey's next question; no message is marked "Send failed".
+// and sees the cited answer (a link to the article) with Web Chat's feedback thumbs, presses
+// "dislike", says hi, clicks a suggested action and sees the journey's next question; no
+// message is marked "Send failed".
 // Run by tests/webchat.rs, which starts Warmline with the site's origin allowed:
 //   node web/tests/webchat.mjs BASE_URL SECRET SITE_PORT [SCREENSHOT_DIR]
 // A real site mints the token on its server (the secret never reaches a browser); this test
@@ -92,6 +93,16 @@ try {
   await link.first().waitFor();
   console.log('cited: ' + (await link.first().getAttribute('href')));
 
+  // The answer shows Web Chat's own feedback thumbs; "dislike" posts its event to Warmline.
+  const thumbs = answer.first().locator('.webchat__thumb-button');
+  await thumbs.nth(1).waitFor();
+  const rated = customer.waitForResponse((r) => r.request().method() === 'POST'
+    && r.url().endsWith('/activities') && (r.request().postData() || '').includes('activity-status/feedback'));
+  await thumbs.nth(1).click();
+  const ratedStatus = (await rated).status();
+  if (ratedStatus !== 200) throw new Error('the thumb was answered ' + ratedStatus);
+  console.log('rated: ' + (await thumbs.nth(1).getAttribute('aria-label')));
+
   // A greeting offers the journeys as suggested actions; clicking one starts it.
   await input.fill('hi');
   await input.press('Enter');
@@ -100,6 +111,10 @@ try {
   await track.first().click();
   await activities.filter({ hasText: 'order number? It starts with JM-' }).first().waitFor();
   console.log('journey started from a suggested action');
+
+  // Only the answer has thumbs (not the greeting nor the journey's question).
+  const allThumbs = await customer.locator('.webchat__thumb-button').count();
+  if (allThumbs !== 2) throw new Error('expected thumbs under the answer only, saw ' + allThumbs);
 
   // Every message the customer sent was echoed back and marked sent.
   const userBubbles = await customer.locator('.webchat__bubble--from-user').count();

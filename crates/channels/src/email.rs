@@ -300,6 +300,7 @@ async fn inbound(
                     "references": chain.join(" "),
                 }),
                 locale: None,
+                rating: None,
             }])
             .await?;
     }

@@ -107,11 +107,8 @@ pub async fn feedback(
         .parse()
         .map_err(|_| DomainError::invalid("message_id must be the id of a bot reply"))?;
     api.insights
-        .store()
-        .rate_reply(conversation, message, body.helpful)
+        .rate(conversation, message, body.helpful)
         .await?;
-    metrics::counter!("warmline_answer_ratings_total", "helpful" => body.helpful.to_string())
-        .increment(1);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -2,10 +2,12 @@
 //! (`X-Slack-Signature` = `v0=` + hex HMAC-SHA256 of `v0:{timestamp}:{raw body}`; requests
 //! older than 5 minutes are refused as replays), the `url_verification` handshake, and
 //! replies through `chat.postMessage` in mrkdwn: in the thread of a channel message, or
-//! straight in a direct message.
+//! straight in a direct message. Answers carry "helpful / not helpful" buttons (Block Kit);
+//! their presses arrive at `POST /webhooks/slack/interactions`, signed the same way.
 
 use crate::error::ApiError;
 use crate::messaging::format::{Flavour, Outgoing, format_parts};
+use crate::messaging::rating;
 use crate::messaging::sign::{hmac_sha256, same};
 use crate::messaging::{Inbox, Provider, SendError, json_answer};
 use async_trait::async_trait;
@@ -22,6 +24,8 @@ use warmline_domain::{Channel, ErrorCode, InboundMessage};
 
 /// Slack truncates messages beyond 40,000 characters and advises at most 4,000.
 const MAX_CHARS: usize = 3900;
+/// Slack's limit on a section block's text.
+const MAX_SECTION_CHARS: usize = 3000;
 /// Signed requests older (or newer) than this are refused.
 pub const REPLAY_WINDOW_SECS: i64 = 300;
 
@@ -93,9 +97,19 @@ impl Provider for Slack {
     }
 
     fn render(&self, address: &Value, out: &Outgoing) -> Vec<Value> {
-        format_parts(out, Flavour::Slack, true, MAX_CHARS)
+        // An answer's last part carries the rating buttons in Block Kit, its text in a section
+        // block (which holds fewer characters than a message).
+        let max = if out.rate.is_some() {
+            MAX_SECTION_CHARS
+        } else {
+            MAX_CHARS
+        };
+        let parts = format_parts(out, Flavour::Slack, true, max);
+        let last = parts.len().saturating_sub(1);
+        parts
             .into_iter()
-            .map(|text| {
+            .enumerate()
+            .map(|(i, text)| {
                 let mut body = json!({
                     "channel": address["channel"],
                     "text": text,
@@ -104,6 +118,22 @@ impl Provider for Slack {
                 });
                 if let Some(ts) = address["thread_ts"].as_str() {
                     body["thread_ts"] = json!(ts);
+                }
+                if i == last
+                    && let Some(target) = out.rate
+                {
+                    let buttons: Vec<Value> = rating::buttons(target)
+                        .into_iter()
+                        .zip(["warmline_helpful", "warmline_not_helpful"])
+                        .map(|((label, token), action_id)| {
+                            json!({"type": "button", "action_id": action_id, "value": token,
+                                   "text": {"type": "plain_text", "text": label, "emoji": true}})
+                        })
+                        .collect();
+                    body["blocks"] = json!([
+                        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+                        {"type": "actions", "block_id": "warmline_rating", "elements": buttons},
+                    ]);
                 }
                 body
             })
@@ -142,10 +172,11 @@ impl Provider for Slack {
     }
 }
 
-/// The Events API route.
+/// The Events API route, and the interactivity route (button presses).
 pub fn router(slack: Arc<Slack>, inbox: Inbox) -> Router {
     Router::new()
         .route("/webhooks/slack/events", post(events))
+        .route("/webhooks/slack/interactions", post(interactions))
         .with_state((slack, inbox))
 }
 
@@ -233,7 +264,29 @@ fn inbound(event_id: &str, e: &Event) -> Option<InboundMessage> {
         text,
         address,
         locale: None,
+        rating: None,
     })
+}
+
+/// Refuses a request that is not signed with the signing secret or is older than the replay
+/// window.
+fn verify(slack: &Slack, headers: &HeaderMap, body: &[u8], what: &str) -> Result<(), ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if signature_ok(
+        &slack.config.signing_secret,
+        header("x-slack-request-timestamp"),
+        header("x-slack-signature"),
+        body,
+        now,
+    ) {
+        return Ok(());
+    }
+    tracing::info!("slack {what} refused: bad signature or stale timestamp");
+    Err(ApiError::new(
+        ErrorCode::Unauthorized,
+        "bad signature or stale timestamp",
+    ))
 }
 
 async fn events(
@@ -241,21 +294,7 @@ async fn events(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if !signature_ok(
-        &slack.config.signing_secret,
-        header("x-slack-request-timestamp"),
-        header("x-slack-signature"),
-        &body,
-        now,
-    ) {
-        tracing::info!("slack event refused: bad signature or stale timestamp");
-        return Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "bad signature or stale timestamp",
-        ));
-    }
+    verify(&slack, &headers, &body, "event")?;
     let envelope: Envelope = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("not an event: {e}")))?;
     if envelope.kind == "url_verification" {
@@ -264,6 +303,102 @@ async fn events(
     if let (Some(id), Some(event)) = (&envelope.event_id, &envelope.event)
         && let Some(message) = inbound(id, event)
     {
+        inbox.accept(&[message]).await?;
+    }
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+/// What Slack posts to the interactivity URL when a button is pressed (`block_actions`; only
+/// these fields matter here).
+#[derive(Debug, Deserialize)]
+struct Interaction {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    trigger_id: Option<String>,
+    #[serde(default)]
+    user: Option<Named>,
+    #[serde(default)]
+    channel: Option<Named>,
+    #[serde(default)]
+    message: Option<PostedMessage>,
+    #[serde(default)]
+    actions: Vec<Action>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Named {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct PostedMessage {
+    #[serde(default)]
+    thread_ts: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Action {
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    action_ts: Option<String>,
+}
+
+/// A pressed button as a received message: rating buttons only (Warmline sends no others).
+fn pressed(i: &Interaction) -> Option<InboundMessage> {
+    if i.kind != "block_actions" {
+        return None;
+    }
+    let action = i.actions.first()?;
+    let r = rating::parse(action.value.as_deref()?)?;
+    let (user, channel) = (&i.user.as_ref()?.id, &i.channel.as_ref()?.id);
+    // The chat as the Events API names it: the thread of a channel message, or a direct
+    // message's channel (Warmline answers those outside threads).
+    let thread = i.message.as_ref().and_then(|m| m.thread_ts.clone());
+    let (key, address) = match &thread {
+        Some(ts) => (
+            format!("{channel}:{ts}"),
+            json!({"channel": channel, "thread_ts": ts}),
+        ),
+        None => (channel.clone(), json!({"channel": channel})),
+    };
+    let id = i.trigger_id.clone().or_else(|| action.action_ts.clone())?;
+    Some(InboundMessage {
+        channel: Channel::Slack,
+        provider_id: format!("action:{id}"),
+        thread_key: key,
+        sender: user.clone(),
+        display_name: None,
+        text: String::new(),
+        address,
+        locale: None,
+        rating: Some(r),
+    })
+}
+
+/// `POST /webhooks/slack/interactions` (the app's Interactivity Request URL): a form with one
+/// field, `payload`, the interaction as JSON; signed like events.
+async fn interactions(
+    State((slack, inbox)): State<(Arc<Slack>, Inbox)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    verify(&slack, &headers, &body, "interaction")?;
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("not a form: {e}")))?;
+    let payload = form
+        .iter()
+        .find(|(k, _)| k == "payload")
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| ApiError::new(ErrorCode::MalformedRequest, "no payload field"))?;
+    let interaction: Interaction = serde_json::from_str(payload).map_err(|e| {
+        ApiError::new(
+            ErrorCode::MalformedRequest,
+            format!("not an interaction: {e}"),
+        )
+    })?;
+    if let Some(message) = pressed(&interaction) {
         inbox.accept(&[message]).await?;
     }
     Ok(axum::http::StatusCode::OK.into_response())

@@ -1,10 +1,11 @@
 //! Telegram Bot API: a webhook (`POST /webhooks/telegram`, authenticated by the
 //! `X-Telegram-Bot-Api-Secret-Token` header that `setWebhook secret_token=` makes Telegram
-//! send) and `sendMessage` in HTML markup, with quick replies as an inline keyboard whose
-//! buttons come back as callback queries.
+//! send) and `sendMessage` in HTML markup, with quick replies (and, under answers, the rating
+//! buttons) as an inline keyboard whose buttons come back as callback queries.
 
 use crate::error::ApiError;
 use crate::messaging::format::{Flavour, Outgoing, format_parts};
+use crate::messaging::rating;
 use crate::messaging::sign::same;
 use crate::messaging::{Inbox, Provider, SendError, json_answer};
 use async_trait::async_trait;
@@ -103,18 +104,30 @@ impl Provider for Telegram {
                     "parse_mode": "HTML",
                     "link_preview_options": {"is_disabled": true},
                 });
-                if i == last && !out.options.is_empty() {
-                    let rows: Vec<Value> = out
+                if i == last && (!out.options.is_empty() || out.rate.is_some()) {
+                    let mut rows: Vec<Value> = out
                         .options
                         .iter()
                         .enumerate()
                         .map(|(n, o)| json!([{"text": o, "callback_data": (n + 1).to_string()}]))
                         .collect();
+                    // The rating buttons side by side under the options.
+                    if let Some(target) = out.rate {
+                        let pair: Vec<Value> = rating::buttons(target)
+                            .into_iter()
+                            .map(|(label, token)| json!({"text": label, "callback_data": token}))
+                            .collect();
+                        rows.push(Value::Array(pair));
+                    }
                     body["reply_markup"] = json!({ "inline_keyboard": rows });
                 }
                 json!({"method": "sendMessage", "body": body})
             })
             .collect()
+    }
+
+    fn acknowledges_ratings(&self) -> bool {
+        true
     }
 
     async fn send(&self, payload: &Value) -> Result<Option<String>, SendError> {
@@ -216,6 +229,7 @@ fn inbound(update_id: i64, chat: &Chat, from: &User, text: String) -> InboundMes
         text,
         address: json!({ "chat_id": chat.id }),
         locale: from.language_code.clone(),
+        rating: None,
     }
 }
 
@@ -243,11 +257,18 @@ async fn webhook(
         messages.push(inbound(update.update_id, &m.chat, from, text.clone()));
     }
     if let Some(q) = &update.callback_query {
-        if let (Some(m), Some(data)) = (&q.message, &q.data) {
-            messages.push(inbound(update.update_id, &m.chat, &q.from, data.clone()));
-        }
         // Stops the button's spinner: Telegram runs a method returned as the webhook answer.
         answer = json!({"method": "answerCallbackQuery", "callback_query_id": q.id});
+        if let (Some(m), Some(data)) = (&q.message, &q.data) {
+            let mut message = inbound(update.update_id, &m.chat, &q.from, data.clone());
+            if let Some(r) = rating::parse(data) {
+                // A rating: no dialog turn; the toast says it was received.
+                message.text.clear();
+                message.rating = Some(r);
+                answer["text"] = json!(rating::THANKS);
+            }
+            messages.push(message);
+        }
     }
     inbox.accept(&messages).await?;
     if answer.is_null() {

@@ -201,6 +201,7 @@ async fn incoming(
                 text,
                 address: json!({"to": from, "from": to}),
                 locale: None,
+                rating: None,
             }])
             .await?;
     }

@@ -1,10 +1,12 @@
 //! WhatsApp Cloud API: the verification handshake (`GET /webhooks/whatsapp`), signed
 //! notifications (`POST`, `X-Hub-Signature-256` = HMAC-SHA256 of the raw body under the app
 //! secret) with messages and delivery statuses, and replies as text or interactive messages
-//! (up to 3 reply buttons, else a list of up to 10 rows).
+//! (up to 3 reply buttons, else a list of up to 10 rows), with the rating buttons under answers
+//! where they fit.
 
 use crate::error::ApiError;
 use crate::messaging::format::{Flavour, Outgoing, format_parts};
+use crate::messaging::rating;
 use crate::messaging::sign::{hmac_sha256, same};
 use crate::messaging::{Inbox, Provider, SendError, json_answer};
 use async_trait::async_trait;
@@ -80,12 +82,30 @@ impl Provider for WhatsApp {
     fn render(&self, address: &Value, out: &Outgoing) -> Vec<Value> {
         let to = address["to"].clone();
         let phone_number_id = address["phone_number_id"].clone();
-        let fits_buttons = out.options.len() <= 3
+        let options_fit_buttons = out.options.len() <= 3
             && out
                 .options
                 .iter()
                 .all(|o| o.chars().count() <= MAX_BUTTON_TITLE);
-        let interactive = !out.options.is_empty() && out.options.len() <= 10;
+        // Every choice as (id, title): the options by number, then the rating buttons of an
+        // answer where they fit beside them (3 buttons, or 10 list rows) without turning
+        // buttons into a list.
+        let mut choices: Vec<(String, &str)> = out
+            .options
+            .iter()
+            .enumerate()
+            .map(|(n, o)| ((n + 1).to_string(), o.as_str()))
+            .collect();
+        let room = if options_fit_buttons { 3 } else { 10 };
+        if let Some(target) = out.rate
+            && out.options.len() + 2 <= room
+        {
+            for (label, token) in rating::buttons(target) {
+                choices.push((token, label));
+            }
+        }
+        let fits_buttons = options_fit_buttons && choices.len() <= 3;
+        let interactive = !choices.is_empty() && choices.len() <= 10;
         let mut parts = format_parts(out, Flavour::WhatsApp, !interactive, MAX_CHARS);
         // The last part carries the buttons; its body must fit the interactive limit.
         if interactive && let Some(last) = parts.pop() {
@@ -109,13 +129,13 @@ impl Provider for WhatsApp {
             .map(|(i, text)| {
                 let message = if i == last && interactive {
                     let action = if fits_buttons {
-                        let buttons: Vec<Value> = out.options.iter().enumerate()
-                            .map(|(n, o)| json!({"type": "reply", "reply": {"id": (n + 1).to_string(), "title": o}}))
+                        let buttons: Vec<Value> = choices.iter()
+                            .map(|(id, title)| json!({"type": "reply", "reply": {"id": id, "title": title}}))
                             .collect();
                         json!({"type": "button", "body": {"text": text}, "action": {"buttons": buttons}})
                     } else {
-                        let rows: Vec<Value> = out.options.iter().enumerate()
-                            .map(|(n, o)| json!({"id": (n + 1).to_string(), "title": truncate(o, MAX_ROW_TITLE)}))
+                        let rows: Vec<Value> = choices.iter()
+                            .map(|(id, title)| json!({"id": id, "title": truncate(title, MAX_ROW_TITLE)}))
                             .collect();
                         json!({"type": "list", "body": {"text": text},
                                "action": {"button": "Choose", "sections": [{"title": "Options", "rows": rows}]}})
@@ -295,6 +315,11 @@ async fn notify(
         let phone_number_id = value.metadata.as_ref().map(|m| m.phone_number_id.clone());
         for m in &value.messages {
             let Some(text) = m.text() else { continue };
+            // A rating button's id is a rating token, not something said.
+            let rated = (m.kind == "interactive")
+                .then(|| rating::parse(&text))
+                .flatten();
+            let text = if rated.is_some() { String::new() } else { text };
             let name = value
                 .contacts
                 .iter()
@@ -310,6 +335,7 @@ async fn notify(
                 text,
                 address: json!({"to": m.from, "phone_number_id": phone_number_id}),
                 locale: None,
+                rating: rated,
             });
         }
         for s in &value.statuses {
@@ -328,6 +354,13 @@ mod tests {
     use super::*;
 
     fn render(options: &[&str]) -> Vec<Value> {
+        render_rated(options, None)
+    }
+
+    fn render_rated(
+        options: &[&str],
+        rate: Option<(warmline_domain::ConversationId, warmline_domain::MessageId)>,
+    ) -> Vec<Value> {
         let wa = WhatsApp::new(
             WhatsAppConfig {
                 app_secret: "s".into(),
@@ -341,6 +374,7 @@ mod tests {
         let out = Outgoing {
             text: "Pick one.".into(),
             options: options.iter().map(|o| o.to_string()).collect(),
+            rate,
             ..Outgoing::default()
         };
         wa.render(&json!({"to": "1650", "phone_number_id": "99"}), &out)
@@ -374,6 +408,57 @@ mod tests {
                 .unwrap()
                 .contains("11. Option 11")
         );
+    }
+
+    #[test]
+    fn answers_get_rating_buttons_where_they_fit() {
+        let target = (
+            warmline_domain::ConversationId::new(),
+            warmline_domain::MessageId::new(),
+        );
+        let ids = |m: &Value| -> Vec<String> {
+            let i = &m["message"]["interactive"];
+            let choices = if i["type"] == "button" {
+                i["action"]["buttons"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| b["reply"]["id"].clone())
+                    .collect::<Vec<_>>()
+            } else {
+                i["action"]["sections"][0]["rows"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["id"].clone())
+                    .collect()
+            };
+            choices
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let helpful = rating::token(target.0, target.1, true);
+        let unhelpful = rating::token(target.0, target.1, false);
+        // Alone, or beside one option: reply buttons.
+        let alone = &render_rated(&[], Some(target))[0];
+        assert_eq!(alone["message"]["interactive"]["type"], "button");
+        assert_eq!(ids(alone), [helpful.clone(), unhelpful.clone()]);
+        let one = &render_rated(&["Talk to a person"], Some(target))[0];
+        assert_eq!(
+            ids(one),
+            ["1".to_owned(), helpful.clone(), unhelpful.clone()]
+        );
+        // Two options fill the buttons better than a list would: no rating.
+        let two = &render_rated(&["Yes", "No"], Some(target))[0];
+        assert_eq!(ids(two), ["1", "2"]);
+        // A list has room.
+        let four = &render_rated(&["A", "B", "C", "D"], Some(target))[0];
+        assert_eq!(four["message"]["interactive"]["type"], "list");
+        assert_eq!(ids(four).len(), 6);
+        // Pressed, the id comes back as the rating.
+        let parsed = rating::parse(&helpful).unwrap();
+        assert!(parsed.helpful && parsed.message_id == target.1);
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub use insights::{
 pub use knowledge::{Audience, KnowledgeSearch, QueryTerm, SearchHit, SearchQuery, SearchResult};
 pub use memory::{JourneyProgress, Memories, Memory, MemoryKey};
 pub use messaging::{
-    ChannelStore, ChannelThread, InboundMessage, NewOutboxItem, NoOutbound, Outbound, OutboxCounts,
-    OutboxItem,
+    AnswerRating, ChannelStore, ChannelThread, InboundMessage, NewOutboxItem, NoOutbound, Outbound,
+    OutboxCounts, OutboxItem,
 };
 pub use store::ConversationStore;

@@ -37,6 +37,18 @@ pub struct InboundMessage {
     /// The sender's language, when the provider says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    /// A press of a rating button under a bot answer, instead of something said (`text` is
+    /// then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<AnswerRating>,
+}
+
+/// A customer's "helpful" / "not helpful" on one bot answer, from a channel's button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerRating {
+    pub conversation_id: ConversationId,
+    pub message_id: MessageId,
+    pub helpful: bool,
 }
 
 /// A provider chat and the conversation it continues.

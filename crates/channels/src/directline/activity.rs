@@ -6,12 +6,13 @@
 //! record (a restart loses nothing). Customers' messages come back as `from.role: "user"` with
 //! the client's `channelData.clientActivityID` (Web Chat marks a message sent only when it
 //! sees that echo); everything else (the bot, agents, notices) is `from.role: "bot"`, with
-//! markdown text, the citations as numbered links and the quick replies as `imBack`
-//! suggested actions.
+//! markdown text, the citations as numbered links, the quick replies as `imBack`
+//! suggested actions, and on grounded answers the entity that makes Web Chat show its
+//! feedback thumbs.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use warmline_domain::{ConversationId, Message, Role};
+use warmline_domain::{AnswerRating, ConversationId, Message, MessageId, Role};
 
 /// The bot's account on activities.
 pub const BOT_ID: &str = "warmline";
@@ -84,8 +85,31 @@ fn message_activity(conversation: ConversationId, user: &str, message: &Message)
             .collect();
         activity["suggestedActions"] = json!({ "to": [user], "actions": actions });
     }
+    if let Some(target) = crate::messaging::rating::target(message) {
+        activity["entities"] = rating_entity(target);
+    }
     activity
 }
+
+/// Web Chat (4.18) shows thumbs up and down under a message whose schema.org `Message` entity
+/// offers `LikeAction` and `DislikeAction`; a press posts the chosen action back as an event
+/// named [`FEEDBACK_EVENT`]. Each action's `@id` is the rating token of this answer.
+fn rating_entity(target: (ConversationId, MessageId)) -> Value {
+    let [(_, like), (_, dislike)] = crate::messaging::rating::buttons(target);
+    json!([{
+        "@context": "https://schema.org",
+        "@id": "",
+        "@type": "Message",
+        "type": "https://schema.org/Message",
+        "potentialAction": [
+            { "@type": "LikeAction", "@id": like },
+            { "@type": "DislikeAction", "@id": dislike },
+        ],
+    }])
+}
+
+/// The event Web Chat posts when a customer presses a thumb.
+pub const FEEDBACK_EVENT: &str = "webchat:activity-status/feedback";
 
 /// The text with its sources: each citation as a numbered markdown link, so `[1]` in the
 /// answer leads to the article.
@@ -130,6 +154,11 @@ pub struct Incoming {
     pub channel_data: Option<ChannelData>,
     #[serde(default)]
     pub attachments: Option<Vec<Value>>,
+    /// An event's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub entities: Option<Vec<Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,6 +183,23 @@ impl Incoming {
             .filter(|t| !t.is_empty());
         text.or_else(|| self.value.as_ref()?.as_str().map(str::trim))
             .filter(|t| !t.is_empty())
+    }
+
+    /// The rating of a thumb pressed in Web Chat ([`FEEDBACK_EVENT`]); `None` for any other
+    /// activity.
+    pub fn rating(&self) -> Option<AnswerRating> {
+        if self.kind != "event" || self.name.as_deref() != Some(FEEDBACK_EVENT) {
+            return None;
+        }
+        let action = self.entities.as_ref()?.first()?;
+        let r = crate::messaging::rating::parse(action["@id"].as_str()?)?;
+        // The thumb's own type must agree with its token.
+        let expected = if r.helpful {
+            "LikeAction"
+        } else {
+            "DislikeAction"
+        };
+        (action["@type"].as_str() == Some(expected)).then_some(r)
     }
 
     /// The client's id for this activity (at most 200 characters, else none).

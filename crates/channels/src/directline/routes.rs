@@ -7,7 +7,7 @@
 //! | `POST /conversations` | secret or token | 201 `{conversationId, token, expires_in, streamUrl}` |
 //! | `GET /conversations/{id}?watermark=W` | secret or token | reconnect: a new `streamUrl` from `W` |
 //! | `GET /conversations/{id}/activities?watermark=W` | secret or token | polling: `{activities, watermark}` |
-//! | `POST /conversations/{id}/activities` | secret or token | a customer message (or typing) → `{id}` |
+//! | `POST /conversations/{id}/activities` | secret or token | a customer message (or typing, or a feedback thumb) → `{id}` |
 //! | `GET /conversations/{id}/stream?t=…&watermark=W` | stream token | the websocket |
 
 use super::activity::{self, Incoming};
@@ -309,6 +309,19 @@ async fn post_activity(
             ErrorCode::Forbidden,
             "from.id must be the user the token was issued to",
         ));
+    }
+    if let Some(r) = posted.rating() {
+        // A thumb under an answer of this very conversation.
+        if r.conversation_id != id {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "that answer is in another conversation",
+            ));
+        }
+        if let Some(insights) = dl.inner.dialog.insights() {
+            insights.rate(id, r.message_id, r.helpful).await?;
+        }
+        return Ok(ApiJson(json!({ "id": MessageId::new().to_string() })));
     }
     if posted.kind != "message" {
         return Ok(ApiJson(json!({ "id": MessageId::new().to_string() })));

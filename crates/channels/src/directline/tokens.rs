@@ -1,5 +1,5 @@
-//! Direct Line tokens: compact JWTs (HS256) signed with a key derived from the Direct Line
-//! secret, bound to one conversation and one user, expiring.
+//! Direct Line tokens: compact JWTs (HS256, the `jsonwebtoken` crate) signed with a key derived
+//! from the Direct Line secret, bound to one conversation and one user, expiring.
 //!
 //! They are JWTs because Web Chat reads the `user` claim out of the token (directline-js
 //! `parseToken`): a user id embedded there is the one Web Chat sends, and one starting with
@@ -7,9 +7,8 @@
 //! (and are refreshed), `stream` tokens ride a `streamUrl` for a few minutes and open only
 //! that conversation's websocket.
 
-use crate::messaging::sign::{hmac_sha256, same};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use crate::messaging::sign::hmac_sha256;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use warmline_domain::ConversationId;
 
@@ -68,7 +67,9 @@ pub enum Refused {
 /// Signs and checks tokens with a key derived from the Direct Line secret.
 #[derive(Clone)]
 pub struct Signer {
-    key: Vec<u8>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
 }
 
 impl std::fmt::Debug for Signer {
@@ -77,51 +78,32 @@ impl std::fmt::Debug for Signer {
     }
 }
 
-const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
-
 impl Signer {
     /// The token key is an HMAC of the secret, so a leaked token key would not be the secret.
     pub fn new(secret: &str) -> Self {
+        let key = hmac_sha256(secret.as_bytes(), &[b"warmline directline tokens v1"]);
+        // HS256 only; expiry and use are checked against the caller's clock below.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.required_spec_claims.clear();
         Self {
-            key: hmac_sha256(secret.as_bytes(), &[b"warmline directline tokens v1"]),
+            encoding: EncodingKey::from_secret(&key).expect("a 32-byte HMAC key"),
+            decoding: DecodingKey::from_secret(&key).expect("a 32-byte HMAC key"),
+            validation,
         }
     }
 
     pub fn sign(&self, claims: &Claims) -> String {
-        let header = URL_SAFE_NO_PAD.encode(HEADER);
-        let payload =
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims always serialize"));
-        let signing_input = format!("{header}.{payload}");
-        let signature = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.key, &[signing_input.as_bytes()]));
-        format!("{signing_input}.{signature}")
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 claims always sign")
     }
 
     /// The claims of `token` if this server signed it for `usage` and it has not expired at
     /// `now` (Unix seconds).
     pub fn verify(&self, token: &str, usage: Use, now: i64) -> Result<Claims, Refused> {
-        let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Refused::Forged);
-        };
-        let expected = hmac_sha256(&self.key, &[header.as_bytes(), b".", payload.as_bytes()]);
-        let given = URL_SAFE_NO_PAD
-            .decode(signature)
-            .map_err(|_| Refused::Forged)?;
-        if !same(&expected, &given) {
-            return Err(Refused::Forged);
-        }
-        let header = URL_SAFE_NO_PAD
-            .decode(header)
-            .map_err(|_| Refused::Forged)?;
-        if header != HEADER.as_bytes() {
-            return Err(Refused::Forged);
-        }
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| Refused::Forged)?;
-        let claims: Claims = serde_json::from_slice(&payload).map_err(|_| Refused::Forged)?;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| Refused::Forged)?
+            .claims;
         if claims.usage != usage {
             return Err(Refused::WrongUse);
         }
@@ -140,6 +122,8 @@ pub fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn claims(usage: Use, now: i64) -> Claims {
         Claims::new(ConversationId::new(), "dl_abc", usage, now, 1800)
@@ -173,6 +157,16 @@ mod tests {
         let forged = format!("{head}.{payload}.{signature}");
         assert_eq!(
             signer.verify(&forged, Use::Api, 1_000),
+            Err(Refused::Forged)
+        );
+        // An unsigned token (`alg: none`) with genuine claims.
+        let unsigned = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(Use::Api, 1_000)).unwrap())
+        );
+        assert_eq!(
+            signer.verify(&unsigned, Use::Api, 1_000),
             Err(Refused::Forged)
         );
         for junk in ["", "a.b", "a.b.c", "a.b.c.d", &format!("{token}x")] {

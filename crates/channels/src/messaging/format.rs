@@ -3,7 +3,7 @@
 //! and its own way to show citations and quick replies.
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
-use warmline_domain::{Citation, Message};
+use warmline_domain::{Citation, ConversationId, Message, MessageId};
 
 /// A message to send on a messaging channel, before formatting.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -13,6 +13,9 @@ pub struct Outgoing {
     pub citations: Vec<Citation>,
     /// Quick replies the customer can pick.
     pub options: Vec<String>,
+    /// The answer its rating buttons rate, where the channel has buttons
+    /// ([`super::rating`]); `None` for messages that are not grounded answers.
+    pub rate: Option<(ConversationId, MessageId)>,
 }
 
 impl From<&Message> for Outgoing {
@@ -21,6 +24,7 @@ impl From<&Message> for Outgoing {
             text: m.text.clone(),
             citations: m.citations.clone(),
             options: m.suggestions.clone(),
+            rate: super::rating::target(m),
         }
     }
 }
@@ -344,6 +348,7 @@ mod tests {
                 score: 1.0,
             }],
             options: vec!["Talk to a person".into()],
+            rate: None,
         };
         let parts = format_parts(&out, Flavour::Plain, true, 1600);
         assert_eq!(

@@ -6,13 +6,14 @@
 
 use super::Inner;
 use super::format::{Outgoing, resolve_option};
+use super::rating;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use warmline_dialog::Start;
 use warmline_domain::{
-    ChannelThread, ConversationId, CustomerIdentity, DomainError, ErrorCode, InboundMessage,
-    Ownership,
+    AnswerRating, ChannelThread, ConversationId, CustomerIdentity, DomainError, ErrorCode,
+    InboundMessage, Ownership,
 };
 
 /// Records taken per round.
@@ -99,6 +100,9 @@ async fn handle_one(inner: &Inner, seq: i64, message: &InboundMessage) -> bool {
 }
 
 async fn turn(inner: &Inner, message: &InboundMessage) -> Result<(), DomainError> {
+    if let Some(r) = message.rating {
+        return rate(inner, message, r).await;
+    }
     let mut thread = thread_for(inner, message).await?;
     let mut text = resolve_option(&message.text, &thread.options);
     // Emails and pasted texts can be longer than a turn takes: keep the beginning rather than
@@ -120,6 +124,62 @@ async fn turn(inner: &Inner, message: &InboundMessage) -> Result<(), DomainError
         inner
             .queue(&thread, &Outgoing::from(reply), Some(reply))
             .await?;
+    }
+    Ok(())
+}
+
+/// A rating button pressed under an answer: recorded when the rated conversation is this
+/// chat's customer's (a token from elsewhere is ignored), then acknowledged where the app does
+/// not do it itself. A rating is never a dialog turn.
+async fn rate(inner: &Inner, message: &InboundMessage, r: AnswerRating) -> Result<(), DomainError> {
+    let Some(thread) = inner
+        .store
+        .thread(message.channel, &message.thread_key)
+        .await?
+    else {
+        tracing::info!("rating from a chat without a conversation ignored");
+        return Ok(());
+    };
+    let rated = inner.conversations.conversation(r.conversation_id).await?;
+    let current = inner
+        .conversations
+        .conversation(thread.conversation_id)
+        .await?;
+    let theirs = match (&rated, &current) {
+        (Some(rated), Some(current)) => {
+            rated.id == current.id
+                || (rated.customer_id.is_some() && rated.customer_id == current.customer_id)
+        }
+        _ => false,
+    };
+    if !theirs {
+        tracing::info!("rating of a conversation that is not this chat's customer's ignored");
+        return Ok(());
+    }
+    let Some(insights) = inner.dialog.insights() else {
+        return Ok(());
+    };
+    match insights
+        .rate(r.conversation_id, r.message_id, r.helpful)
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if matches!(e.code, ErrorCode::NotFound | ErrorCode::InvalidInput) => {
+            tracing::info!(error = %e.message, "rating ignored");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    }
+    let acknowledged = inner
+        .providers
+        .get(&message.channel)
+        .is_some_and(|p| p.acknowledges_ratings());
+    if !acknowledged {
+        let thanks = Outgoing {
+            text: rating::THANKS.into(),
+            ..Outgoing::default()
+        };
+        inner.queue(&thread, &thanks, None).await?;
     }
     Ok(())
 }

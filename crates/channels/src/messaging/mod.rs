@@ -19,6 +19,7 @@
 pub mod format;
 mod inbound;
 mod outbox;
+pub mod rating;
 pub mod sign;
 
 use crate::{email, slack, telegram, twilio, whatsapp};
@@ -67,6 +68,11 @@ pub trait Provider: Send + Sync {
     /// our `Message-ID`, which the customer's reply refers to).
     fn alias(&self, _payload: &Value) -> Option<String> {
         None
+    }
+    /// Whether the app itself tells a customer their rating was received (Telegram's toast);
+    /// otherwise a short thank-you is sent.
+    fn acknowledges_ratings(&self) -> bool {
+        false
     }
 }
 

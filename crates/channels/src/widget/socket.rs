@@ -288,6 +288,13 @@ async fn handle_turns(
                 result = &mut turn => break result,
             }
         };
+        // Sentences checked in the turn's last poll are still waiting: they go before the
+        // ack (a fast generator can finish in the same poll that checked them).
+        while let Ok(text) = drafted.try_recv() {
+            let _ = out
+                .send(json!({"type": "draft", "client_id": client_id, "text": text}))
+                .await;
+        }
         let frame = match result {
             Ok(turn) => {
                 api.sent.stored(id, &client_id, turn.message.id);

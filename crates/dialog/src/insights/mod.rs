@@ -88,6 +88,22 @@ impl Insights {
         &self.store
     }
 
+    /// A customer's rating of a bot reply of `conversation`, from any channel; rating again
+    /// replaces it. `NotFound`: no such conversation or message; `Invalid`: not a bot reply.
+    pub async fn rate(
+        &self,
+        conversation: warmline_domain::ConversationId,
+        message: warmline_domain::MessageId,
+        helpful: bool,
+    ) -> Result<(), warmline_domain::DomainError> {
+        self.store
+            .rate_reply(conversation, message, helpful)
+            .await?;
+        metrics::counter!("warmline_answer_ratings_total", "helpful" => helpful.to_string())
+            .increment(1);
+        Ok(())
+    }
+
     pub(crate) fn note(&self, note: Note) {
         if self.tx.try_send(Job::Note(note)).is_err() {
             metrics::counter!("warmline_insights_dropped_total").increment(1);

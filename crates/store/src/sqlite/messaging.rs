@@ -351,6 +351,7 @@ mod tests {
             text: "hello".into(),
             address: json!({"chat_id": 42}),
             locale: None,
+            rating: None,
         }
     }
 
