@@ -92,9 +92,10 @@ fn the_prefix_cache_changes_nothing_but_the_work() {
     assert_eq!(other.cached_tokens, cached_len);
 }
 
-/// Warmline's forward pass against candle's own quantized Llama on the same file: the same
-/// scores, bit for bit, and the same greedy answer on the same kernels; the dense f32 prompt
-/// path and the fast VNNI path close to them.
+/// Warmline's forward pass against candle's own quantized Llama on the same file: on the same
+/// kernels, the same first token and close scores at every step of the reference's answer
+/// (the same next token unless the reference was at a near tie); the dense f32 prompt path
+/// and the fast VNNI path close to them.
 #[test]
 fn the_forward_pass_matches_candles_reference_llama() {
     use candle_core::quantized::gguf_file;
@@ -125,12 +126,13 @@ fn the_forward_pass_matches_candles_reference_llama() {
     let argmax = |t: &Tensor| -> u32 { t.argmax(0).unwrap().to_scalar::<u32>().unwrap() };
     let first = logits(&mut reference, &ids, 0);
     let mut want = vec![argmax(&first)];
+    let mut reference_steps = vec![first.clone()];
     while want.len() < tokens {
         let pos = ids.len() + want.len() - 1;
         let next = logits(&mut reference, &want[want.len() - 1..], pos);
         want.push(argmax(&next));
+        reference_steps.push(next);
     }
-    let want_text = quantized.tokenizer().decode(&want, true).unwrap();
     let mut cache = quantized.llama().new_cache();
     let mut segment = [warmline_models::llama::Segment {
         cache: &mut cache,
@@ -152,26 +154,56 @@ fn the_forward_pass_matches_candles_reference_llama() {
             .to_scalar::<f32>()
             .unwrap()
     };
-    assert_eq!(difference(&scores, &first), 0.0);
+    let spread = (first.max(0).unwrap() - first.min(0).unwrap())
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    // The same matrix kernels; attention is Warmline's own loops (another order of sums,
+    // which the kernels' 8-bit rounding of activations can amplify): close, not bit for bit.
+    // Fed the reference's own tokens, every step's scores stay within 5% of the spread, and
+    // the next token is the reference's unless the reference itself was that close to a tie.
+    let top_two = |t: &Tensor| -> (f32, f32) {
+        let mut v = t.to_vec1::<f32>().unwrap();
+        v.sort_by(|a, b| b.total_cmp(a));
+        (v[0], v[1])
+    };
+    let mut ours = scores;
+    for (step, wanted) in reference_steps.iter().enumerate() {
+        let worst = difference(&ours, wanted);
+        assert!(
+            worst < 0.05 * spread,
+            "step {step}: {worst} (spread {spread})"
+        );
+        let (best, second) = top_two(wanted);
+        assert!(
+            argmax(&ours) == want[step] || best - second < 0.05 * spread,
+            "step {step}: another token than the reference's, which was no near tie"
+        );
+        let mut segment = [warmline_models::llama::Segment {
+            cache: &mut cache,
+            rows: 1,
+        }];
+        ours = quantized
+            .llama()
+            .forward(&want[step..step + 1], &mut segment)
+            .unwrap()
+            .squeeze(0)
+            .unwrap();
+    }
     let options = GenerateOptions {
         ignore_eos: true,
         repeat_penalty: 1.0,
         ..greedy(tokens)
     };
-    let ours = quantized
+    let generated = quantized
         .generate(&question, &options, &mut |_| true)
         .unwrap();
-    assert_eq!(ours.generated_tokens, tokens);
-    assert_eq!(ours.text, want_text);
+    assert_eq!(generated.generated_tokens, tokens);
 
     // The dense prompt path (f32 weights: no rounding of activations) is the truth the 8-bit
     // paths approximate: the same first token as the reference, and every score within 5% of
     // the scores' spread (the reference itself moves by ~2.5% between its one-token and
     // many-token kernels).
-    let spread = (first.max(0).unwrap() - first.min(0).unwrap())
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
     let prompt_scores = |options: LoadOptions| {
         let model = ChatModel::load_with(&path, options).unwrap();
         assert_eq!(
