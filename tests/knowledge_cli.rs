@@ -8,6 +8,27 @@ use common::{TestServer, run_command, sample_knowledge, unlimited, warmline_comm
 use std::path::Path;
 use warmline_domain::ArticleStore;
 
+/// Writes the loyalty article ("every dollar earns POINTS marigold points") into `src` and
+/// runs `warmline knowledge import src --data-dir data`.
+fn import_loyalty(src: &Path, data: &Path, points: &str) {
+    std::fs::write(
+        src.join("loyalty.md"),
+        format!(
+            "---\nid: loyalty-points\ntitle: Loyalty points\n---\n\n## Earning\n\nEvery dollar \
+             earns {points} marigold points.\n"
+        ),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = run_command(warmline_command().args([
+        "knowledge",
+        "import",
+        src.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]));
+    assert!(ok, "{stdout}{stderr}");
+}
+
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .unwrap()
@@ -136,20 +157,7 @@ async fn a_token_from_the_command_line_works_on_the_editor_api_and_imports_are_s
 
     // An import into the store is served (as the store's version) after a start.
     let src = tempfile::tempdir().unwrap();
-    std::fs::write(
-        src.path().join("loyalty.md"),
-        "---\nid: loyalty-points\ntitle: Loyalty points\n---\n\n## Earning\n\nEvery dollar \
-         earns seven marigold points.\n",
-    )
-    .unwrap();
-    let (ok, stdout, stderr) = run_command(warmline_command().args([
-        "knowledge",
-        "import",
-        src.path().to_str().unwrap(),
-        "--data-dir",
-        data_dir,
-    ]));
-    assert!(ok, "{stdout}{stderr}");
+    import_loyalty(src.path(), data.path(), "seven");
 
     let server = TestServer::start(data.path(), unlimited()).await;
     let client = reqwest::Client::new();
@@ -201,26 +209,8 @@ async fn an_import_into_a_running_server_is_served_without_a_restart() {
     assert!(!ask().await.contains("marigold points"), "not known yet");
 
     let src = tempfile::tempdir().unwrap();
-    let import = |points: &str| {
-        std::fs::write(
-            src.path().join("loyalty.md"),
-            format!(
-                "---\nid: loyalty-points\ntitle: Loyalty points\n---\n\n## Earning\n\nEvery \
-                 dollar earns {points} marigold points.\n"
-            ),
-        )
-        .unwrap();
-        let (ok, stdout, stderr) = run_command(warmline_command().args([
-            "knowledge",
-            "import",
-            src.path().to_str().unwrap(),
-            "--data-dir",
-            data.path().to_str().unwrap(),
-        ]));
-        assert!(ok, "{stdout}{stderr}");
-    };
     for points in ["seven", "nine"] {
-        import(points);
+        import_loyalty(src.path(), data.path(), points);
         let expected = format!("{points} marigold");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
         loop {

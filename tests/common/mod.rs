@@ -303,3 +303,12 @@ pub async fn customer_says(
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
+
+/// A customer's rating of the bot reply `message` as stored (1 helpful, 0 not), if any.
+pub async fn rating_of(server: &TestServer, message: &str) -> Option<i64> {
+    sqlx::query_scalar("SELECT helpful FROM answer_ratings WHERE message_id = ?")
+        .bind(message)
+        .fetch_optional(server.warmline.state.store.reader_pool())
+        .await
+        .unwrap()
+}

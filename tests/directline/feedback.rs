@@ -6,13 +6,7 @@
 use crate::{dl, get, post, say, server, start};
 use serde_json::{Value, json};
 
-async fn rating(server: &crate::common::TestServer, message: &str) -> Option<i64> {
-    sqlx::query_scalar("SELECT helpful FROM answer_ratings WHERE message_id = ?")
-        .bind(message)
-        .fetch_optional(server.warmline.state.store.reader_pool())
-        .await
-        .unwrap()
-}
+use crate::common::rating_of as rating;
 
 /// What Web Chat posts after a thumb is pressed: the chosen action as its only entity.
 fn pressed(action: &Value) -> Value {

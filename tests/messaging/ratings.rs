@@ -7,16 +7,9 @@ use crate::fake::Fake;
 use crate::{config, eventually, post, serve, slack, telegram, whatsapp};
 use serde_json::Value;
 use warmline_channels::messaging::rating;
-use warmline_channels::slack::SlackConfig;
 use warmline_domain::{Channel, ChannelStore, ConversationStore, Role};
 
-async fn rating_of(server: &crate::common::TestServer, message: &str) -> Option<i64> {
-    sqlx::query_scalar("SELECT helpful FROM answer_ratings WHERE message_id = ?")
-        .bind(message)
-        .fetch_optional(server.warmline.state.store.reader_pool())
-        .await
-        .unwrap()
-}
+use crate::common::rating_of;
 
 /// The id of the latest bot reply in the conversation of `channel`'s chat `key`, and how many
 /// messages the customer wrote there.
@@ -198,17 +191,9 @@ async fn slack_answers_are_rated_with_block_kit_buttons() {
     let fake = Fake::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config();
-    cfg.slack = Some(SlackConfig {
-        signing_secret: slack::SECRET.into(),
-        bot_token: "xoxb-test".into(),
-        api_base: fake.base.clone(),
-        rate_per_second: 50,
-    });
+    cfg.slack = Some(slack::slack(&fake));
     let server = serve(dir.path(), cfg).await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = slack::unix_now();
     let posts = || -> Vec<Value> {
         fake.served()
             .iter()

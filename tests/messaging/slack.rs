@@ -9,6 +9,24 @@ use warmline_channels::slack::SlackConfig;
 pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
 /// `v0=...` for `body` at `timestamp`, computed by slack_sdk.
+/// The Slack settings the tests use, against `fake`.
+pub fn slack(fake: &Fake) -> SlackConfig {
+    SlackConfig {
+        signing_secret: SECRET.into(),
+        bot_token: "xoxb-test".into(),
+        api_base: fake.base.clone(),
+        rate_per_second: 50,
+    }
+}
+
+/// Seconds since the Unix epoch (Slack's request timestamps).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 pub fn slack_signature(timestamp: i64, body: &str) -> String {
     python(
         "import sys\nfrom slack_sdk.signature import SignatureVerifier\n\
@@ -56,17 +74,9 @@ async fn slack_checks_signatures_and_replay_window_and_answers_in_the_thread() {
     let fake = Fake::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config();
-    cfg.slack = Some(SlackConfig {
-        signing_secret: SECRET.into(),
-        bot_token: "xoxb-test".into(),
-        api_base: fake.base.clone(),
-        rate_per_second: 50,
-    });
+    cfg.slack = Some(slack(&fake));
     let server = serve(dir.path(), cfg).await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = unix_now();
 
     let challenge = r#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
     let ok = event(
