@@ -5,7 +5,7 @@
 //! where they fit.
 
 use crate::error::ApiError;
-use crate::messaging::format::{Flavour, Outgoing, format_parts};
+use crate::messaging::format::{Flavour, Outgoing, format_parts, split};
 use crate::messaging::rating;
 use crate::messaging::sign::{hmac_sha256, same};
 use crate::messaging::{Inbox, Provider, SendError, json_answer};
@@ -107,17 +107,10 @@ impl Provider for WhatsApp {
         let fits_buttons = options_fit_buttons && choices.len() <= 3;
         let interactive = !choices.is_empty() && choices.len() <= 10;
         let mut parts = format_parts(out, Flavour::WhatsApp, !interactive, MAX_CHARS);
-        // The last part carries the buttons; its body must fit the interactive limit.
+        // The last part carries the buttons; its body must fit the interactive limit (cut
+        // as it is: it already has WhatsApp's markup, which interactive bodies show too).
         if interactive && let Some(last) = parts.pop() {
-            let mut pieces = format_parts(
-                &Outgoing {
-                    text: last,
-                    ..Outgoing::default()
-                },
-                Flavour::Plain,
-                false,
-                MAX_INTERACTIVE_BODY,
-            );
+            let mut pieces = split(&last, MAX_INTERACTIVE_BODY);
             let body = pieces.pop().unwrap_or_default();
             parts.extend(pieces);
             parts.push(body);
@@ -456,6 +449,37 @@ mod tests {
         let four = &render_rated(&["A", "B", "C", "D"], Some(target))[0];
         assert_eq!(four["message"]["interactive"]["type"], "list");
         assert_eq!(ids(four).len(), 6);
+        // An answer's markup survives in the interactive body, and a long one is cut to fit.
+        let marked = Outgoing {
+            text: format!(
+                "Refunds take **3–5 days**. {}",
+                "More words here. ".repeat(80)
+            ),
+            rate: Some(target),
+            ..Outgoing::default()
+        };
+        let wa = WhatsApp::new(
+            WhatsAppConfig {
+                app_secret: "s".into(),
+                verify_token: "v".into(),
+                access_token: "t".into(),
+                api_base: "http://x".into(),
+                rate_per_second: 1,
+            },
+            reqwest::Client::new(),
+        );
+        let sent = wa.render(&json!({"to": "1650", "phone_number_id": "99"}), &marked);
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert!(
+            sent[0]["message"]["text"]["body"]
+                .as_str()
+                .unwrap()
+                .starts_with("Refunds take *3–5 days*.")
+        );
+        let body = sent[1]["message"]["interactive"]["body"]["text"]
+            .as_str()
+            .unwrap();
+        assert!(body.chars().count() <= MAX_INTERACTIVE_BODY);
         // Pressed, the id comes back as the rating.
         let parsed = rating::parse(&helpful).unwrap();
         assert!(parsed.helpful && parsed.message_id == target.1);
