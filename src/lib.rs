@@ -141,6 +141,8 @@ pub struct AppState {
     pub durable_days: i64,
     /// Signs conversation access tokens (the widget's socket); kept in the data dir.
     pub widget_key: AccessKey,
+    /// The knowledge editor's routes and what they share with the store watch.
+    pub editor: editor::EditorApi,
 }
 
 /// An opened Warmline: store, index and watcher, ready to serve.
@@ -258,16 +260,14 @@ impl Warmline {
         let closing = Arc::new(tokio::sync::watch::Sender::new(false));
         insights::spawn_recheck(dialog.clone(), resynced, closing.subscribe());
         insights::spawn_gauges(insights.clone(), DURABLE_DAYS, closing.subscribe());
-        editor::spawn_store_watch(
-            editor::EditorApi::new(
-                store.clone(),
-                store.clone(),
-                knowledge.clone(),
-                dialog.clone(),
-            ),
+        let editor = editor::EditorApi::new(
+            store.clone(),
+            store.clone(),
+            knowledge.clone(),
+            dialog.clone(),
             served_articles,
-            closing.subscribe(),
         );
+        editor::spawn_store_watch(editor.clone(), closing.subscribe());
         let messaging = if settings.messaging.any() {
             Some(Messaging::start(
                 settings.messaging.clone(),
@@ -303,6 +303,7 @@ impl Warmline {
                 insights,
                 durable_days: DURABLE_DAYS,
                 widget_key: AccessKey::load_or_create(&settings.data_dir.join("widget.key"))?,
+                editor,
             },
             sync,
             journey_problems,
@@ -457,12 +458,6 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
             )
         })
         .unwrap_or_default();
-    let editors = editor::EditorApi::new(
-        state.store.clone(),
-        state.store.clone(),
-        state.knowledge.clone(),
-        state.dialog.clone(),
-    );
     let insights = warmline_channels::insights::InsightsApi {
         insights: state.insights.clone(),
         handoffs: state.handoffs.clone(),
@@ -479,7 +474,7 @@ pub fn app(state: AppState, limits: &HttpLimits) -> Router {
     let api = warmline_channels::rest::router(state.dialog.clone(), state.widget_key.clone())
         .merge(warmline_channels::widget::router(widget))
         .merge(warmline_channels::agents::router(agents))
-        .merge(editor::router(editors))
+        .merge(editor::router(state.editor.clone()))
         .merge(warmline_channels::insights::router(insights))
         .method_not_allowed_fallback(warmline_channels::error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(gate, limits::gate));

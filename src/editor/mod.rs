@@ -49,6 +49,9 @@ pub struct EditorApi {
     /// One index update at a time, each from the store's latest state, so two transitions
     /// racing (publish, archive) leave the index as the store says.
     live: Arc<tokio::sync::Mutex<()>>,
+    /// The version of each store article the index serves (`None`: none), as last made live
+    /// here; the store watch brings in what differs.
+    served: Arc<std::sync::Mutex<HashMap<String, Option<u32>>>>,
 }
 
 impl EditorApi {
@@ -57,6 +60,7 @@ impl EditorApi {
         sessions: Arc<dyn HandoffStore>,
         knowledge: KnowledgeBase,
         dialog: Dialog,
+        served: HashMap<String, Option<u32>>,
     ) -> Self {
         Self {
             articles,
@@ -65,7 +69,14 @@ impl EditorApi {
             dialog,
             previews: Arc::new(tokio::sync::Semaphore::new(PREVIEWS_AT_ONCE)),
             live: Arc::default(),
+            served: Arc::new(std::sync::Mutex::new(served)),
         }
+    }
+
+    /// Whether the index serves `live` for article `id` already.
+    fn serves(&self, id: &str, live: Option<u32>) -> bool {
+        let served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        served.get(id) == Some(&live)
     }
 }
 
@@ -146,9 +157,8 @@ pub async fn me(editor: Editor) -> warmline_channels::ApiJson<Editor> {
 }
 
 /// Serves article `id`'s published version to customers from now on, or nothing when it has
-/// none (never published, archived): one article re-indexed, no restart, no rebuild. Returns
-/// the version now served.
-pub async fn make_live(api: &EditorApi, id: &str) -> Result<Option<u32>, DomainError> {
+/// none (never published, archived): one article re-indexed, no restart, no rebuild.
+pub async fn make_live(api: &EditorApi, id: &str) -> Result<(), DomainError> {
     let _one = api.live.lock().await;
     let record = api
         .articles
@@ -185,7 +195,11 @@ pub async fn make_live(api: &EditorApi, id: &str) -> Result<Option<u32>, DomainE
         removed = report.removed,
         "article re-indexed"
     );
-    Ok(live)
+    api.served
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(record.id, live);
+    Ok(())
 }
 
 /// How often the store is read for articles published by another writer.
@@ -194,13 +208,9 @@ pub const STORE_POLL: Duration = Duration::from_secs(2);
 /// Serves what other writers publish to the same store: `warmline knowledge import` run
 /// while the server is up, or another server on the same database. Every [`STORE_POLL`] the
 /// articles' live versions are read (ids and numbers only); an article whose live version
-/// differs from the one this server last served is brought into the index ([`make_live`]:
-/// that article only). `served` is what [`load_overlay`] laid over the folder at start.
-pub fn spawn_store_watch(
-    api: EditorApi,
-    mut served: HashMap<String, Option<u32>>,
-    mut closing: tokio::sync::watch::Receiver<bool>,
-) {
+/// differs from the one this server serves is brought into the index ([`make_live`]: that
+/// article only). `api` is the editor routes' own, so their publishes are not done twice.
+pub fn spawn_store_watch(api: EditorApi, mut closing: tokio::sync::watch::Receiver<bool>) {
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -215,15 +225,13 @@ pub fn spawn_store_watch(
                 }
             };
             for record in records {
-                let live = record.live_version();
-                if served.get(&record.id) == Some(&live) {
+                if api.serves(&record.id, record.live_version()) {
                     continue;
                 }
                 match make_live(&api, &record.id).await {
-                    Ok(now) => {
-                        tracing::info!(article = %record.id, version = ?now, "article changed in the store by another writer: served");
+                    Ok(()) => {
+                        tracing::info!(article = %record.id, "article changed in the store by another writer: served");
                         metrics::counter!("warmline_articles_synced_from_store_total").increment(1);
-                        served.insert(record.id, now);
                     }
                     // Tried again at the next look.
                     Err(e) => {
