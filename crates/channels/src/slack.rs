@@ -214,6 +214,18 @@ struct Event {
     thread_ts: Option<String>,
 }
 
+/// A chat's thread key and reply address: a channel's thread (`channel:thread_ts`), or the
+/// channel itself when there is no thread (a direct message).
+fn chat(channel: &str, thread_ts: Option<&str>) -> (String, Value) {
+    match thread_ts {
+        Some(ts) => (
+            format!("{channel}:{ts}"),
+            json!({"channel": channel, "thread_ts": ts}),
+        ),
+        None => (channel.to_owned(), json!({"channel": channel})),
+    }
+}
+
 /// Removes `<@U123>` mentions (how app mentions address the bot).
 fn without_mentions(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -245,16 +257,10 @@ fn inbound(event_id: &str, e: &Event) -> Option<InboundMessage> {
     if text.is_empty() {
         return None;
     }
+    // Direct messages are answered outside threads; channel messages in their thread.
     let direct = e.channel_type.as_deref() == Some("im");
-    let (key, address) = if direct {
-        (channel.clone(), json!({"channel": channel}))
-    } else {
-        let thread = e.thread_ts.as_ref().unwrap_or(ts);
-        (
-            format!("{channel}:{thread}"),
-            json!({"channel": channel, "thread_ts": thread}),
-        )
-    };
+    let thread = (!direct).then(|| e.thread_ts.as_ref().unwrap_or(ts).as_str());
+    let (key, address) = chat(channel, thread);
     Some(InboundMessage {
         channel: Channel::Slack,
         provider_id: event_id.to_owned(),
@@ -353,16 +359,9 @@ fn pressed(i: &Interaction) -> Option<InboundMessage> {
     let action = i.actions.first()?;
     let r = rating::parse(action.value.as_deref()?)?;
     let (user, channel) = (&i.user.as_ref()?.id, &i.channel.as_ref()?.id);
-    // The chat as the Events API names it: the thread of a channel message, or a direct
-    // message's channel (Warmline answers those outside threads).
-    let thread = i.message.as_ref().and_then(|m| m.thread_ts.clone());
-    let (key, address) = match &thread {
-        Some(ts) => (
-            format!("{channel}:{ts}"),
-            json!({"channel": channel, "thread_ts": ts}),
-        ),
-        None => (channel.clone(), json!({"channel": channel})),
-    };
+    // The chat as the Events API names it (the pressed message's thread, if any).
+    let thread = i.message.as_ref().and_then(|m| m.thread_ts.as_deref());
+    let (key, address) = chat(channel, thread);
     let id = i.trigger_id.clone().or_else(|| action.action_ts.clone())?;
     Some(InboundMessage {
         channel: Channel::Slack,

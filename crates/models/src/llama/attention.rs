@@ -11,14 +11,11 @@ use super::{CResult, Config, Llama, Segment};
 use candle_core::Tensor;
 
 impl Llama {
-    /// Causal attention of every row of the pass, `q` `(rows, n_head * head_dim)` and `k`, `v`
-    /// `(rows, n_kv_head * head_dim)` as projected: rotates the queries and keys, writes the
-    /// keys and values into each segment's cache, then each (row, head) attends over its
-    /// cache positions where they lie, in plain loops compiled for the CPU's widest SIMD, on
-    /// candle's worker threads (which otherwise wait for the next matrix product). A row's
-    /// result depends only on the cache, not on how many rows share the pass, so a prompt
-    /// resumed from the prefix cache gets exactly the numbers of one fed whole. Returns
-    /// `(rows, n_head * head_dim)`.
+    /// Causal attention of every row of the pass (see the module documentation), `q` `(rows,
+    /// n_head * head_dim)` and `k`, `v` `(rows, n_kv_head * head_dim)` as projected: rotates
+    /// the queries and keys and writes the keys and values into each segment's cache first,
+    /// so a prompt resumed from the prefix cache gets exactly the numbers of one fed whole.
+    /// Returns `(rows, n_head * head_dim)`.
     pub(super) fn attention(
         &self,
         l: usize,
