@@ -278,6 +278,9 @@ impl Warmline {
         } else {
             None
         };
+        if let Some(messaging) = &messaging {
+            handoffs.deliver_through(messaging.notices());
+        }
         let directline = settings.directline.clone().map(|config| {
             DirectLine::new(
                 config,

@@ -5,6 +5,7 @@
 //! The Python peers live in tests/peers/.venv (`scripts/test` installs them; the path can be
 //! overridden with WARMLINE_PEERS_PYTHON).
 
+mod asked;
 #[path = "../common/mod.rs"]
 mod common;
 mod email;

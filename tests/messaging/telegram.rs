@@ -8,7 +8,7 @@ use warmline_channels::telegram::{Telegram, TelegramConfig};
 use warmline_domain::{AgentRole, Channel, ChannelStore, ConversationStore, HandoffStore};
 
 const TOKEN: &str = "123456:TEST-token";
-const SECRET: &str = "webhook_secret-1";
+pub const SECRET: &str = "webhook_secret-1";
 
 /// An update as python-telegram-bot serialises it: a text message, or a button press
 /// (`callback`) in chat 4242 from user 4242.
@@ -54,7 +54,7 @@ pub async fn send_update(base: &str, body: &str, secret: Option<&str>) -> reqwes
     .await
 }
 
-fn sends(fake: &Fake) -> Vec<Value> {
+pub fn sends(fake: &Fake) -> Vec<Value> {
     fake.served()
         .iter()
         .filter(|r| r.path == format!("/bot{TOKEN}/sendMessage"))

@@ -405,7 +405,7 @@ pub async fn post_ticket(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<LeaveTicket>,
 ) -> Result<(StatusCode, ApiJson<Ticket>), ApiError> {
-    let ticket = dialog
+    let (ticket, _thanks) = dialog
         .leave_ticket(
             conversation_id(&id)?,
             body.kind,

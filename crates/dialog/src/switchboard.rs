@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use warmline_domain::{
     Agent, AgentId, AgentLoad, AgentRole, ConversationId, ConversationStore, Disposition,
     DomainError, ErrorCode, Event, EventBus, Handoff, HandoffId, HandoffPacket, HandoffStatus,
-    HandoffStore, Message, NewTicket, Presence, Role, Route, Ticket, TicketId,
+    HandoffStore, Message, NewTicket, Outbound, Presence, Role, Route, Ticket, TicketId,
 };
 
 /// Quick replies of the offer made to a customer who waits too long.
@@ -42,6 +42,9 @@ pub struct Switchboard {
     /// One auto-assignment pass at a time, so two passes don't both pick the same agent's
     /// last free slot (accepting stays safe regardless: it is conditional in the store).
     assigning: tokio::sync::Mutex<()>,
+    /// Where the notices also go for customers on messaging apps (set once the apps are up:
+    /// they are started after the dialog, which needs the switchboard).
+    outbound: std::sync::OnceLock<Arc<dyn Outbound>>,
 }
 
 impl Switchboard {
@@ -60,7 +63,25 @@ impl Switchboard {
             hours,
             summarizer: None,
             assigning: tokio::sync::Mutex::new(()),
+            outbound: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sends the switchboard's notices (an agent joined, the offer to a waiting customer) to
+    /// the customer's messaging app too. Only the first call counts.
+    pub fn deliver_through(&self, outbound: Arc<dyn Outbound>) {
+        if self.outbound.set(outbound).is_err() {
+            tracing::warn!("the switchboard's outbound was already set; the new one is ignored");
+        }
+    }
+
+    /// Stores a notice for the customer and hands it to their app, if they came from one.
+    async fn notify(&self, notice: &Message) -> Result<(), DomainError> {
+        self.conversations.append_message(notice).await?;
+        if let Some(outbound) = self.outbound.get() {
+            outbound.deliver(notice).await?;
+        }
+        Ok(())
     }
 
     /// Replaces each new handoff's quoted summary with one by `summarizer`, in the
@@ -176,7 +197,7 @@ impl Switchboard {
                         Role::System,
                         joined_text(&pick.agent),
                     );
-                    self.conversations.append_message(&hello).await?;
+                    self.notify(&hello).await?;
                     tracing::info!(handoff_id = %accepted.id, agent_id = %pick.agent.id, "handoff auto-assigned");
                     metrics::counter!("warmline_handoffs_assigned_total", "by" => "auto")
                         .increment(1);
@@ -224,7 +245,7 @@ impl Switchboard {
                 LEAVE_A_MESSAGE.to_owned(),
                 KEEP_WAITING.to_owned(),
             ];
-            self.conversations.append_message(&offer).await?;
+            self.notify(&offer).await?;
             offered += 1;
             tracing::info!(handoff_id = %handoff.id, waited_seconds = waited.whole_seconds(), nobody, "callback offered");
             metrics::counter!("warmline_handoff_offers_total").increment(1);

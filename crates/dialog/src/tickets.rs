@@ -28,7 +28,7 @@ impl Dialog {
     /// Opens a ticket for conversation `id`: a callback at `contact`, or a message for the
     /// team. `text` is stored as the customer's message first; without it, the ticket quotes
     /// what they wrote last. A handoff still waiting ends in favour of the ticket and the bot
-    /// answers again meanwhile.
+    /// answers again meanwhile. Returns the ticket and the thank-you stored for the customer.
     #[tracing::instrument(skip_all, fields(conversation_id = %id, kind = kind.as_str()))]
     pub async fn leave_ticket(
         &self,
@@ -36,7 +36,7 @@ impl Dialog {
         kind: TicketKind,
         contact: Option<&str>,
         text: Option<&str>,
-    ) -> Result<Ticket, DomainError> {
+    ) -> Result<(Ticket, Message), DomainError> {
         let handoffs = self
             .handoffs
             .as_ref()
@@ -87,12 +87,11 @@ impl Dialog {
                 questions."
                 .to_owned(),
         };
-        self.store
-            .append_message(&Message::new(id, Role::System, thanks))
-            .await?;
+        let thanks = Message::new(id, Role::System, thanks);
+        self.store.append_message(&thanks).await?;
         metrics::counter!("warmline_tickets_total", "kind" => kind.as_str()).increment(1);
         tracing::info!(ticket_id = %ticket.id, "ticket opened");
-        Ok(ticket)
+        Ok((ticket, thanks))
     }
 
     /// The customer's latest messages (not their picks of quick replies), oldest first.

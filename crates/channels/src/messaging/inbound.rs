@@ -4,9 +4,9 @@
 //! Delivery is at least once: a crash after the turn but before the record is marked handled
 //! handles that message again on restart.
 
-use super::Inner;
 use super::format::{Outgoing, resolve_option};
 use super::rating;
+use super::{Inner, asked};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,6 +103,16 @@ async fn turn(inner: &Inner, message: &InboundMessage) -> Result<(), DomainError
     if let Some(r) = message.rating {
         return rate(inner, message, r).await;
     }
+    if let Some(thread) = inner
+        .store
+        .thread(message.channel, &message.thread_key)
+        .await?
+    {
+        let text = resolve_option(&message.text, &thread.options);
+        if asked::survey(inner, &thread, &text).await? {
+            return Ok(());
+        }
+    }
     let mut thread = thread_for(inner, message).await?;
     let mut text = resolve_option(&message.text, &thread.options);
     // Emails and pasted texts can be longer than a turn takes: keep the beginning rather than
@@ -110,6 +120,9 @@ async fn turn(inner: &Inner, message: &InboundMessage) -> Result<(), DomainError
     let max = inner.dialog.config().max_message_chars;
     if text.chars().count() > max {
         text = text.chars().take(max).collect();
+    }
+    if asked::offer(inner, &thread, message, &text).await? {
+        return Ok(());
     }
     let turn = match inner.dialog.handle(thread.conversation_id, &text).await {
         Err(e) if e.code == ErrorCode::Conflict => {

@@ -10,12 +10,15 @@
 //!                                 outbox worker ─(rate limit, retries with backoff)─► provider
 //! ```
 //!
+//! - [`asked`]: replies to the wait offer and the closing survey, which an app has no
+//!   controls for.
 //! - [`format`]: Markdown to each app's markup, citations as short links, length limits.
 //! - [`sign`]: HMAC helpers for the webhook signatures.
 //! - [`Messaging`]: builds the configured providers, mounts their webhooks, runs the workers
 //!   and implements [`Outbound`] for messages written by agents.
 //! - [`Provider`]: what a channel module implements to send.
 
+pub mod asked;
 pub mod format;
 mod inbound;
 mod outbox;
@@ -160,6 +163,19 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// Queues a message written outside a turn for its conversation's app, if it has one.
+    async fn deliver(&self, message: &Message) -> Result<(), DomainError> {
+        let Some(thread) = self
+            .store
+            .thread_of_conversation(message.conversation_id)
+            .await?
+        else {
+            return Ok(());
+        };
+        self.queue(&thread, &Outgoing::from(message), Some(message))
+            .await
+    }
+
     /// Formats `out` for the thread's channel and queues it (with the thread's new quick
     /// replies), then wakes the outbox worker.
     async fn queue(
@@ -298,17 +314,28 @@ impl Messaging {
 #[async_trait]
 impl Outbound for Messaging {
     async fn deliver(&self, message: &Message) -> Result<(), DomainError> {
-        let Some(thread) = self
-            .inner
-            .store
-            .thread_of_conversation(message.conversation_id)
-            .await?
-        else {
-            return Ok(());
-        };
-        self.inner
-            .queue(&thread, &Outgoing::from(message), Some(message))
-            .await
+        self.inner.deliver(message).await
+    }
+}
+
+impl Messaging {
+    /// An [`Outbound`] for the dialog's own parts (the switchboard's notices). It holds the
+    /// apps weakly: the apps hold the dialog, so a strong handle would keep both alive for
+    /// ever (and the index locked after a stop). Once the apps are gone it delivers nothing.
+    pub fn notices(&self) -> Arc<dyn Outbound> {
+        Arc::new(Notices(Arc::downgrade(&self.inner)))
+    }
+}
+
+struct Notices(std::sync::Weak<Inner>);
+
+#[async_trait]
+impl Outbound for Notices {
+    async fn deliver(&self, message: &Message) -> Result<(), DomainError> {
+        match self.0.upgrade() {
+            Some(inner) => inner.deliver(message).await,
+            None => Ok(()),
+        }
     }
 }
 
