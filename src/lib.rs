@@ -253,6 +253,7 @@ impl Warmline {
         if let Some(embedder) = &settings.embedder {
             dialog = dialog.with_journey_embedder(embedder.clone());
         }
+        dialog.warm_up_moments();
         let insights = Insights::start(store.clone(), settings.embedder.clone());
         dialog = dialog.with_insights(insights.clone());
         // Set at shutdown: background tasks and live feeds (agent console, widget, Direct

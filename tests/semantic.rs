@@ -193,9 +193,10 @@ async fn passage_vectors_are_cached_so_only_changed_passages_are_embedded() {
     assert!(new.is_some_and(|h| h.similarity.is_some()), "{hits:?}");
 }
 
-/// The moment-of-truth detector with the real MiniLM (topic examples by meaning, at the
-/// policy's calibrated similarity) keeps the floors its phrases-only tests hold: meaning may
-/// only add to what phrases catch, not cost precision.
+/// The moment-of-truth detector with the real MiniLM: asks for a person and topics also
+/// recognised by meaning (the policy's examples against its near misses, at its calibrated
+/// similarity and margin). Meaning lifts recall past the phrases-only floors (eval_set.rs) at
+/// a bounded cost in precision; these floors sit just under the figures in benches/RESULTS.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_moments_detector_with_embeddings_keeps_its_floors() {
     use warmline_dialog::moments::eval::{EvalSet, Split, evaluate};
@@ -206,10 +207,9 @@ async fn the_moments_detector_with_embeddings_keeps_its_floors() {
     let report = evaluate(&Detector::new(policy, Some(common::embedder())), &set).await;
     let test = report.counts(Some(Split::Test));
     let (must_hit, must_all) = report.must_recall(Some(Split::Test));
-    assert!(test.precision() >= 0.95, "{report}");
-    // Floors of the phrases-only test (fresh batch 4 lowered them; see eval_set.rs).
-    assert!(test.recall() >= 0.85, "{report}");
-    assert!(must_hit as f64 / must_all as f64 >= 0.83, "{report}");
+    assert!(test.precision() >= 0.90, "{report}");
+    assert!(test.recall() >= 0.93, "{report}");
+    assert!(must_hit as f64 / must_all as f64 >= 0.94, "{report}");
     let dev = report.counts(Some(Split::Dev));
-    assert!(dev.precision() >= 0.98 && dev.recall() >= 0.98, "{report}");
+    assert!(dev.precision() >= 0.96 && dev.recall() >= 0.98, "{report}");
 }

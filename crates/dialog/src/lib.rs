@@ -398,6 +398,20 @@ impl Dialog {
         self
     }
 
+    /// Embeds the moment-of-truth examples in the background (when a detector with an
+    /// embedder is set), so the first customer doesn't wait for it. A failure is logged; the
+    /// first turn then tries again.
+    pub fn warm_up_moments(&self) {
+        let Some(detector) = self.moments.clone() else {
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(error) = detector.warm_up().await {
+                tracing::warn!(%error, "moment-of-truth examples not embedded yet; the first turn will retry");
+            }
+        });
+    }
+
     /// Looks identified customers up in `crm`: their tier sets the moment-of-truth threshold,
     /// and the handoff packet carries their profile, recent orders and open cases. A CRM that
     /// fails or is slow leaves the conversation anonymous, never broken.

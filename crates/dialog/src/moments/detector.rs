@@ -4,6 +4,7 @@ use super::Context;
 use super::decision::{Decision, Reason, Route, Signal};
 use super::policy::Policy;
 use super::signals::failure::experience_critical;
+use super::signals::meaning::{Kind, Vectors, for_meaning};
 use super::signals::topics::Hit;
 use super::text::{drop_quoted, fold, tokens};
 use std::sync::Arc;
@@ -16,8 +17,8 @@ use warmline_domain::Embedder;
 pub struct Detector {
     policy: Arc<Policy>,
     embedder: Option<Arc<dyn Embedder>>,
-    /// The topics' example vectors, per topic, embedded once on first use.
-    examples: OnceCell<Vec<Vec<Vec<f32>>>>,
+    /// The policy's example sentences and near misses, embedded once (first use or warm-up).
+    examples: OnceCell<Vectors>,
 }
 
 impl Detector {
@@ -53,48 +54,65 @@ impl Detector {
         self.decide(ctx, &[])
     }
 
-    /// Topics recognised by meaning: `(topic index, similarity)`.
+    /// Embeds the policy's example sentences now rather than on the first turn that needs
+    /// them (hundreds of sentences take seconds). Without an embedder, does nothing.
+    pub async fn warm_up(&self) -> Result<(), warmline_domain::DomainError> {
+        if let Some(embedder) = &self.embedder {
+            self.vectors(embedder).await?;
+        }
+        Ok(())
+    }
+
+    async fn vectors(
+        &self,
+        embedder: &Arc<dyn Embedder>,
+    ) -> Result<&Vectors, warmline_domain::DomainError> {
+        let rules = &self.policy.meaning;
+        self.examples
+            .get_or_try_init(|| async {
+                let started = std::time::Instant::now();
+                let all = embedder.embed(rules.sentences()).await?;
+                tracing::info!(
+                    sentences = all.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "moment-of-truth examples embedded"
+                );
+                Ok(rules.vectors(all))
+            })
+            .await
+    }
+
+    /// What the message is recognised as by meaning, with the closest example's similarity.
     async fn meaning_hits(
         &self,
         ctx: &Context,
-    ) -> Result<Vec<(usize, f32)>, warmline_domain::DomainError> {
+    ) -> Result<Vec<(Kind, f32)>, warmline_domain::DomainError> {
         let Some(embedder) = &self.embedder else {
             return Ok(Vec::new());
         };
-        let rules = &self.policy.topics;
-        if rules.topics.iter().all(|t| t.exemplars.is_empty()) {
+        let rules = &self.policy.meaning;
+        if rules.is_empty() {
             return Ok(Vec::new());
         }
-        let examples = self
-            .examples
-            .get_or_try_init(|| async {
-                let all: Vec<String> = rules
-                    .topics
-                    .iter()
-                    .flat_map(|t| t.exemplars.clone())
-                    .collect();
-                let mut vectors = embedder.embed(all).await?.into_iter();
-                Ok::<_, warmline_domain::DomainError>(
-                    rules
-                        .topics
-                        .iter()
-                        .map(|t| vectors.by_ref().take(t.exemplars.len()).collect())
-                        .collect(),
-                )
-            })
-            .await?;
-        let text = drop_quoted(&fold(&ctx.message));
-        if rules.hypothetical(&tokens(&text)) {
+        let vectors = self.vectors(embedder).await?;
+        let message = embedder.embed(vec![for_meaning(&ctx.message)]).await?;
+        let Some(message) = message.first() else {
             return Ok(Vec::new());
+        };
+        let mut hits = rules.hits(message, vectors);
+        // A topic inside a hypothetical ("if I close my account...") is a question about it;
+        // meaning can't tell where the topic sits, so only an ask for a person survives one.
+        if self
+            .policy
+            .topics
+            .hypothetical(&tokens(&drop_quoted(&fold(&ctx.message))))
+        {
+            hits.retain(|(kind, _)| *kind == Kind::Explicit);
         }
-        let message = embedder.embed(vec![text]).await?;
-        Ok(message
-            .first()
-            .map(|m| rules.meaning_hits(m, examples))
-            .unwrap_or_default())
+        Ok(hits)
     }
 
-    fn decide(&self, ctx: &Context, meaning: &[(usize, f32)]) -> Decision {
+    fn decide(&self, ctx: &Context, meaning: &[(Kind, f32)]) -> Decision {
         let policy = &*self.policy;
         let weights = &policy.weights;
         let toks = tokens(&ctx.message);
@@ -103,7 +121,13 @@ impl Detector {
             signals.push(Signal::new(
                 Reason::ExplicitRequest,
                 weights.explicit_request,
-                "",
+                "phrase",
+            ));
+        } else if let Some((_, sim)) = meaning.iter().find(|(k, _)| *k == Kind::Explicit) {
+            signals.push(Signal::new(
+                Reason::ExplicitRequest,
+                weights.explicit_request,
+                format!("similar to an example ({sim:.2})"),
             ));
         }
         let turns: Vec<&str> = ctx
@@ -200,7 +224,7 @@ impl Detector {
     }
 
     /// Topics recognised by phrase, then by meaning (a topic counted once).
-    fn topics(&self, toks: &[super::text::Token], meaning: &[(usize, f32)]) -> Vec<(usize, Hit)> {
+    fn topics(&self, toks: &[super::text::Token], meaning: &[(Kind, f32)]) -> Vec<(usize, Hit)> {
         let mut hits: Vec<(usize, Hit)> = self
             .policy
             .topics
@@ -208,9 +232,11 @@ impl Detector {
             .into_iter()
             .map(|i| (i, Hit::Phrase))
             .collect();
-        for (i, sim) in meaning {
-            if !hits.iter().any(|(j, _)| j == i) {
-                hits.push((*i, Hit::Meaning(*sim)));
+        for (kind, sim) in meaning {
+            if let Kind::Topic(i) = *kind
+                && !hits.iter().any(|(j, _)| *j == i)
+            {
+                hits.push((i, Hit::Meaning(*sim)));
             }
         }
         hits

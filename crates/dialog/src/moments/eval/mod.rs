@@ -234,6 +234,14 @@ pub async fn evaluate(detector: &Detector, set: &EvalSet) -> Report {
             reason_fired: item.reason.as_deref().is_some_and(|r| decision.fired(r)),
             route_ok: item.route.is_none_or(|r| decision.route == r),
             reasons: decision.reasons(),
+            explained: decision
+                .signals
+                .iter()
+                .map(|s| match s.detail.as_str() {
+                    "" | "phrase" => s.reason.code(),
+                    detail => format!("{} ({detail})", s.reason.code()),
+                })
+                .collect(),
         });
     }
     Report { outcomes }

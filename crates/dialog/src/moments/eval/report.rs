@@ -21,6 +21,8 @@ pub struct Outcome {
     pub route_ok: bool,
     /// Reason codes that fired.
     pub reasons: Vec<String>,
+    /// The same, each with how it fired ("high_stakes:fraud (similar to an example (0.71))").
+    pub explained: Vec<String>,
 }
 
 impl Outcome {
@@ -261,7 +263,7 @@ impl fmt::Display for Report {
                     o.id,
                     o.category,
                     what,
-                    o.reasons.join(", ")
+                    o.explained.join(", ")
                 )?;
             }
         }

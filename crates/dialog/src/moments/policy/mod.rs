@@ -18,6 +18,7 @@ use super::pattern::Classes;
 use super::signals::explicit::ExplicitRules;
 use super::signals::failure::RepeatRules;
 use super::signals::frustration::FrustrationRules;
+use super::signals::meaning::MeaningRules;
 use super::signals::topics::{TopicRules, is_name};
 use raw::RawPolicy;
 use std::collections::BTreeMap;
@@ -40,6 +41,7 @@ pub struct Policy {
     pub(crate) explicit: ExplicitRules,
     pub(crate) repeat: RepeatRules,
     pub(crate) topics: TopicRules,
+    pub(crate) meaning: MeaningRules,
     pub(crate) tiers: BTreeMap<String, f32>,
     pub(crate) channel_rules: Vec<ChannelRule>,
     hours: BusinessHours,
@@ -209,6 +211,7 @@ fn build(raw: &RawPolicy, origin: &str) -> Result<Policy, (String, String)> {
         frustration: FrustrationRules::build(&raw.frustration, &classes)?,
         explicit: ExplicitRules::build(&raw.explicit, &classes)?,
         repeat: RepeatRules::build(&raw.repeat)?,
+        meaning: MeaningRules::build(&raw.explicit, &topics, &raw.matching)?,
         topics,
         tiers,
         channel_rules,

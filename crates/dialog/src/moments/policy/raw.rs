@@ -84,6 +84,13 @@ pub(crate) struct RawExplicit {
     pub add: Vec<String>,
     #[serde(default)]
     pub except: Vec<String>,
+    /// Asks for a person, for recognition by meaning.
+    #[serde(default)]
+    pub exemplars: Vec<String>,
+    /// Sentences near an ask that are not one ("are you a bot?").
+    #[serde(default)]
+    pub near_misses: Vec<String>,
+    pub similarity: Option<f32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +108,12 @@ pub(crate) struct RawMatching {
     pub hypothetical: Vec<String>,
     pub hypothetical_window: usize,
     pub embedding_similarity: f32,
+    /// How much closer than every near miss an example must be (0: just closer).
+    #[serde(default)]
+    pub embedding_margin: f32,
+    /// Ordinary questions, near misses of every kind.
+    #[serde(default)]
+    pub near_misses: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,6 +127,8 @@ pub(crate) struct RawTopic {
     pub except: Vec<String>,
     #[serde(default)]
     pub exemplars: Vec<String>,
+    #[serde(default)]
+    pub near_misses: Vec<String>,
     pub similarity: Option<f32>,
 }
 

@@ -4,6 +4,7 @@
 pub(crate) mod explicit;
 pub(crate) mod failure;
 pub(crate) mod frustration;
+pub(crate) mod meaning;
 pub(crate) mod topics;
 
 use super::pattern::{Classes, Pattern, Span};

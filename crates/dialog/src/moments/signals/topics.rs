@@ -16,6 +16,8 @@ pub(crate) struct Topic {
     except: Vec<Pattern>,
     /// Example sentences for embedding similarity (none: phrases only).
     pub exemplars: Vec<String>,
+    /// Routine sentences close to the topic (see [`super::meaning`]).
+    pub near_misses: Vec<String>,
     /// Least cosine similarity to an example that counts.
     pub similarity: f32,
 }
@@ -92,6 +94,7 @@ impl TopicRules {
                 phrases: compile_all(&t.phrases, classes, &f("phrases")).map_err(named)?,
                 except: compile_all(&t.except, classes, &f("except")).map_err(named)?,
                 exemplars: t.exemplars.clone(),
+                near_misses: t.near_misses.clone(),
                 similarity,
             });
         }
@@ -120,27 +123,6 @@ impl TopicRules {
     /// say where the topic sits in the message, are dropped then).
     pub(crate) fn hypothetical(&self, toks: &[Token]) -> bool {
         self.hypothetical.iter().any(|p| !p.find(toks).is_empty())
-    }
-
-    /// Topics (by index) whose closest example is similar enough to `message`, with the
-    /// similarity. `examples[i]` holds topic `i`'s example vectors.
-    pub(crate) fn meaning_hits(
-        &self,
-        message: &[f32],
-        examples: &[Vec<Vec<f32>>],
-    ) -> Vec<(usize, f32)> {
-        self.topics
-            .iter()
-            .zip(examples)
-            .enumerate()
-            .filter_map(|(i, (topic, vectors))| {
-                let best = vectors
-                    .iter()
-                    .map(|v| warmline_domain::embed::dot(message, v))
-                    .fold(f32::MIN, f32::max);
-                (best >= topic.similarity).then_some((i, best))
-            })
-            .collect()
     }
 }
 

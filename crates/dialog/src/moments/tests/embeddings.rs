@@ -60,7 +60,7 @@ async fn with_an_embedder_topics_are_also_recognised_by_meaning_and_examples_emb
     assert!(!say(text).fired("high_stakes:fraud"));
     // The bag-of-words fake is cruder than a sentence model: accept a lower similarity.
     let text_policy = include_str!("../../../../../knowledge/policy/moments.toml");
-    let edited = text_policy.replace("embedding_similarity = 0.80", "embedding_similarity = 0.6");
+    let edited = text_policy.replace("embedding_similarity = 0.50", "embedding_similarity = 0.6");
     assert_ne!(edited, text_policy);
     let policy = Policy::from_toml(&edited, "edited").unwrap();
     let words = Arc::new(Words::default());
@@ -96,4 +96,128 @@ async fn a_failing_embedder_falls_back_to_phrases() {
         .assess(&Context::new("someone used my card", Channel::Web))
         .await;
     assert!(d.escalate && d.fired("high_stakes:fraud"));
+}
+
+/// A policy whose only meaning examples are the given ones (phrases as shipped).
+fn with_examples(explicit: &[&str], fraud: &[&str], near: &[&str], margin: f32) -> Policy {
+    let list = |xs: &[&str]| {
+        xs.iter()
+            .map(|x| format!("{x:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let text = format!(
+        r#"
+[decision]
+threshold = 1.0
+always = ["explicit_request", "high_stakes:fraud"]
+[weights]
+explicit_request = 1.5
+frustration = 1.0
+frustration_mild = 0.7
+repeated_failure = 1.0
+rephrased_question = 1.0
+rephrased_after_answer = 0.6
+experience_critical = 0.5
+experience_critical_failure = 1.0
+channel_rule = 1.0
+[frustration]
+turns = 3
+burst = 1.3
+burst_cues = 2
+rising = 0.8
+mild = 0.4
+[explicit]
+exemplars = [{}]
+[repeat]
+no_answers = 2
+step_failures = 2
+similarity = 0.6
+lookback = 3
+[matching]
+hypothetical = ["if"]
+hypothetical_window = 3
+embedding_similarity = 0.3
+embedding_margin = {margin}
+near_misses = [{}]
+[[topics]]
+name = "fraud"
+weight = 2.0
+exemplars = [{}]
+[hours]
+utc_offset = "+00:00"
+[[hours.open]]
+days = ["mon"]
+from = "08:00"
+to = "09:00"
+"#,
+        list(explicit),
+        list(near),
+        list(fraud)
+    );
+    Policy::from_toml(&text, "test").unwrap()
+}
+
+#[tokio::test]
+async fn near_misses_keep_routine_questions_from_a_kind_and_asks_for_a_person_count_by_meaning() {
+    let fraud = ["strange purchases appeared on my juniper statement"];
+    let near = ["which purchases appear on my juniper statement first"];
+    let ask = ["wants proper handling upstairs pronto"];
+    let policy = |margin| with_examples(&ask, &fraud, &near, margin);
+    let words = Arc::new(Words::default());
+    let detector = Detector::new(policy(0.0), Some(words.clone()));
+    // Closest to the fraud example: fires by meaning (no phrase has these words).
+    let d = detector
+        .assess(&Context::new(
+            "strange purchases on statement appeared",
+            Channel::Web,
+        ))
+        .await;
+    assert!(d.fired("high_stakes:fraud"), "{d}");
+    // Closer to the near miss than to the example: routine.
+    let routine = "which purchases appear first on the statement";
+    let d = detector.assess(&Context::new(routine, Channel::Web)).await;
+    assert!(!d.escalate, "{d}");
+    // An ask for a person in words no phrase has, recognised by meaning, even after "if".
+    let d = detector
+        .assess(&Context::new(
+            "if possible, proper handling upstairs pronto",
+            Channel::Web,
+        ))
+        .await;
+    assert!(d.escalate && d.fired("explicit_request"), "{d}");
+    assert!(d.signals[0].detail.contains("similar to an example"), "{d}");
+    // A margin: a message about as close to the near miss as to the example is routine.
+    let detector = Detector::new(policy(0.5), Some(words));
+    let d = detector
+        .assess(&Context::new(
+            "strange purchases on statement appeared",
+            Channel::Web,
+        ))
+        .await;
+    assert!(!d.fired("high_stakes:fraud"), "{d}");
+}
+
+#[test]
+fn a_bad_margin_or_an_empty_example_is_refused_with_its_field() {
+    let text = include_str!("../../../../../knowledge/policy/moments.toml");
+    for (from, to, field) in [
+        (
+            "embedding_margin = 0.10",
+            "embedding_margin = 1.5",
+            "matching.embedding_margin",
+        ),
+        (
+            "exemplars = [\n    \"get me a human\",",
+            "exemplars = [\n    \" \",",
+            "explicit.exemplars[0]",
+        ),
+    ] {
+        let edited = text.replace(from, to);
+        assert_ne!(edited, text, "{from}");
+        let err = Policy::from_toml(&edited, "edited")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(field), "{err}");
+    }
 }
