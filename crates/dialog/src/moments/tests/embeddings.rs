@@ -203,7 +203,7 @@ fn a_bad_margin_or_an_empty_example_is_refused_with_its_field() {
     let text = include_str!("../../../../../knowledge/policy/moments.toml");
     for (from, to, field) in [
         (
-            "embedding_margin = 0.10",
+            "embedding_margin = 0.12",
             "embedding_margin = 1.5",
             "matching.embedding_margin",
         ),
