@@ -104,12 +104,12 @@ async fn full_report() {
     );
 }
 
-/// A floor a little under the scores measured on the held-out split with phrases only (test,
-/// fresh batches 4 and 5 included: precision 0.964, recall 0.812, must-escalate recall
-/// 126/163 = 0.773; see benches/RESULTS.md): fails when the detector or the policy regresses.
-/// The floors were lowered on 2026-12-06 only because batches 4 and 5 added unseen phrasings
-/// to the split, not because the phrases changed. With the embedder, meaning lifts these
-/// (tests/semantic.rs).
+/// A floor a little under the scores measured with phrases only (test: fresh batches 4, 6
+/// and 7 included, precision 0.937, recall 0.756, must-escalate recall 160/223 = 0.717; dev,
+/// batch 5 included, precision 0.990, recall 0.902; see benches/RESULTS.md): fails when the
+/// phrases or the policy regress. The floors came down on 2026-12-06 only because fresh
+/// batches of unseen phrasings joined both splits, not because the phrases changed. With the
+/// embedder, meaning lifts them (tests/semantic.rs).
 #[tokio::test]
 async fn the_detector_holds_its_measured_scores() {
     let report = evaluate(&detector(), &eval_set()).await;
@@ -117,25 +117,25 @@ async fn the_detector_holds_its_measured_scores() {
     let (must, musts) = report.must_recall(Some(Split::Test));
     let shown = || format!("{report}");
     assert!(
-        test.precision() >= 0.95,
+        test.precision() >= 0.92,
         "test precision {:.3}\n{}",
         test.precision(),
         shown()
     );
     assert!(
-        test.recall() >= 0.80,
+        test.recall() >= 0.74,
         "test recall {:.3}\n{}",
         test.recall(),
         shown()
     );
     assert!(
-        must as f64 >= 0.76 * musts as f64,
+        must as f64 >= 0.70 * musts as f64,
         "test must-escalate {must}/{musts}\n{}",
         shown()
     );
     let dev = report.counts(Some(Split::Dev));
     assert!(
-        dev.precision() >= 0.98 && dev.recall() >= 0.98,
+        dev.precision() >= 0.98 && dev.recall() >= 0.89,
         "dev {dev:?}\n{}",
         shown()
     );
