@@ -2,6 +2,7 @@
 //! replies answer it: the offer to a customer waiting with nobody free (call me back, leave a
 //! message, keep waiting) and the survey after an agent closes the conversation.
 
+use crate::common::TestServer;
 use crate::fake::Fake;
 use crate::telegram::{SECRET, send_update, sends, telegram, update};
 use crate::{config, eventually, serve};
@@ -9,7 +10,8 @@ use serde_json::Value;
 use warmline_channels::messaging::asked::{CALLBACK_NUMBER, KEPT_WAITING};
 use warmline_channels::messaging::rating::THANKS;
 use warmline_domain::{
-    AgentRole, Channel, ChannelStore, ConversationStore, HandoffStore, Ownership, TicketKind,
+    AgentRole, Channel, ChannelStore, ConversationStore, Handoff, HandoffStore, Ownership,
+    TicketKind,
 };
 
 /// The `callback_data` of the inline button labelled `label` in a sent message.
@@ -35,13 +37,51 @@ async fn sent_containing(fake: &Fake, needle: &str) -> Value {
     .await
 }
 
+/// The server with Telegram pointed at `fake`.
+async fn telegram_server(fake: &Fake, dir: &std::path::Path) -> TestServer {
+    let mut cfg = config();
+    cfg.telegram = Some(telegram(fake));
+    serve(dir, cfg).await
+}
+
+/// The Telegram customer asks for a person; an agent accepts and closes the conversation;
+/// the survey reaches the chat. Returns the handoff and the survey as sent.
+async fn closed_by_an_agent(server: &TestServer, fake: &Fake, update_id: i64) -> (Handoff, Value) {
+    let store = &server.warmline.state.store;
+    let token = crate::common::agent_session(server, "ana", AgentRole::Agent, &[]).await;
+    send_update(
+        &server.base,
+        &update(update_id, "message", "can i talk to a person"),
+        Some(SECRET),
+    )
+    .await;
+    let handoff = eventually("the handoff", async || {
+        store.queue().await.unwrap().into_iter().next()
+    })
+    .await;
+    for step in ["accept", "close"] {
+        let path = format!("/v1/agent/handoffs/{}/{step}", handoff.id);
+        let r = crate::common::agent_post(server, &token, &path, serde_json::json!({})).await;
+        assert_eq!(r.status(), 200, "{step}");
+    }
+    let survey = sent_containing(fake, "How did we do").await;
+    (handoff, survey)
+}
+
+/// The surveys stored for `handoff`'s conversation: (score, comment).
+async fn surveys(server: &TestServer, handoff: &Handoff) -> Vec<(i64, Option<String>)> {
+    sqlx::query_as("SELECT score, comment FROM surveys WHERE conversation_id = ?")
+        .bind(handoff.conversation_id.to_string())
+        .fetch_all(server.warmline.state.store.writer_pool())
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_waiting_with_nobody_free_gets_the_offer_and_answers_it_from_telegram() {
     let fake = Fake::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config();
-    cfg.telegram = Some(telegram(&fake));
-    let server = serve(dir.path(), cfg).await;
+    let server = telegram_server(&fake, dir.path()).await;
     let store = server.warmline.state.store.clone();
 
     // No agent exists, so nobody is online: the switchboard's sweep offers at once.
@@ -107,34 +147,9 @@ async fn a_customer_waiting_with_nobody_free_gets_the_offer_and_answers_it_from_
 async fn the_closing_survey_is_answered_from_telegram_once() {
     let fake = Fake::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config();
-    cfg.telegram = Some(telegram(&fake));
-    let server = serve(dir.path(), cfg).await;
+    let server = telegram_server(&fake, dir.path()).await;
     let store = server.warmline.state.store.clone();
-    let token = crate::common::agent_session(&server, "ana", AgentRole::Agent, &[]).await;
-
-    send_update(
-        &server.base,
-        &update(4001, "message", "I want to speak to a human agent"),
-        Some(SECRET),
-    )
-    .await;
-    let handoff = eventually("the handoff", async || {
-        store.queue().await.unwrap().into_iter().next()
-    })
-    .await;
-    let path = format!("/v1/agent/handoffs/{}", handoff.id);
-    for step in ["accept", "close"] {
-        let r = crate::common::agent_post(
-            &server,
-            &token,
-            &format!("{path}/{step}"),
-            serde_json::json!({}),
-        )
-        .await;
-        assert_eq!(r.status(), 200, "{step}");
-    }
-    let survey = sent_containing(&fake, "How did we do").await;
+    let (handoff, survey) = closed_by_an_agent(&server, &fake, 4001).await;
     // The buttons are the scores.
     send_update(
         &server.base,
@@ -143,14 +158,7 @@ async fn the_closing_survey_is_answered_from_telegram_once() {
     )
     .await;
     sent_containing(&fake, THANKS).await;
-    let db = store.writer_pool();
-    let scores: Vec<(i64, Option<String>)> =
-        sqlx::query_as("SELECT score, comment FROM surveys WHERE conversation_id = ?")
-            .bind(handoff.conversation_id.to_string())
-            .fetch_all(db)
-            .await
-            .unwrap();
-    assert_eq!(scores, vec![(4, None)]);
+    assert_eq!(surveys(&server, &handoff).await, vec![(4, None)]);
 
     // Anything after the answer is a new conversation with the bot, a "5" included.
     send_update(&server.base, &update(4003, "message", "5"), Some(SECRET)).await;
@@ -159,11 +167,7 @@ async fn the_closing_survey_is_answered_from_telegram_once() {
         (thread.conversation_id != handoff.conversation_id).then_some(thread)
     })
     .await;
-    let scores: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM surveys")
-        .fetch_one(db)
-        .await
-        .unwrap();
-    assert_eq!(scores, 1);
+    assert_eq!(surveys(&server, &handoff).await, vec![(4, None)]);
     let messages = store.messages(thread.conversation_id, 10).await.unwrap();
     assert_eq!(messages[0].text, "5", "{messages:?}");
     server.stop().await;
@@ -173,27 +177,8 @@ async fn the_closing_survey_is_answered_from_telegram_once() {
 async fn a_survey_answer_with_a_comment_in_one_message() {
     let fake = Fake::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config();
-    cfg.telegram = Some(telegram(&fake));
-    let server = serve(dir.path(), cfg).await;
-    let store = server.warmline.state.store.clone();
-    let token = crate::common::agent_session(&server, "ana", AgentRole::Agent, &[]).await;
-    send_update(
-        &server.base,
-        &update(5001, "message", "can i talk to a person"),
-        Some(SECRET),
-    )
-    .await;
-    let handoff = eventually("the handoff", async || {
-        store.queue().await.unwrap().into_iter().next()
-    })
-    .await;
-    for step in ["accept", "close"] {
-        let path = format!("/v1/agent/handoffs/{}/{step}", handoff.id);
-        let r = crate::common::agent_post(&server, &token, &path, serde_json::json!({})).await;
-        assert_eq!(r.status(), 200, "{step}");
-    }
-    sent_containing(&fake, "How did we do").await;
+    let server = telegram_server(&fake, dir.path()).await;
+    let (handoff, _) = closed_by_an_agent(&server, &fake, 5001).await;
     send_update(
         &server.base,
         &update(5002, "message", "2 - it took ages to get someone"),
@@ -201,12 +186,9 @@ async fn a_survey_answer_with_a_comment_in_one_message() {
     )
     .await;
     sent_containing(&fake, THANKS).await;
-    let row: (i64, Option<String>) =
-        sqlx::query_as("SELECT score, comment FROM surveys WHERE conversation_id = ?")
-            .bind(handoff.conversation_id.to_string())
-            .fetch_one(store.writer_pool())
-            .await
-            .unwrap();
-    assert_eq!(row, (2, Some("it took ages to get someone".into())));
+    assert_eq!(
+        surveys(&server, &handoff).await,
+        vec![(2, Some("it took ages to get someone".into()))]
+    );
     server.stop().await;
 }
