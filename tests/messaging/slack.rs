@@ -172,3 +172,96 @@ async fn slack_checks_signatures_and_replay_window_and_answers_in_the_thread() {
     assert_eq!(posts().len(), 1, "{:?}", posts());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_quick_replies_are_buttons_and_a_press_is_said_in_the_thread() {
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.slack = Some(slack(&fake));
+    let server = serve(dir.path(), cfg).await;
+    let now = unix_now();
+    let posts = || -> Vec<Value> {
+        fake.served()
+            .iter()
+            .filter(|r| r.path == "/chat.postMessage")
+            .map(|r| r.json())
+            .collect()
+    };
+    // A greeting: small talk offers the journeys as quick replies.
+    let hello = fixture("slack_message.json")
+        .replace("How long do refunds to a credit card take?", "hi there");
+    event(
+        &server.base,
+        &hello,
+        now,
+        &slack_signature(now, &hello),
+        false,
+    )
+    .await;
+    let reply = eventually("the greeting", async || posts().into_iter().next()).await;
+    let blocks = reply["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["text"]["text"], reply["text"]);
+    let options = blocks
+        .iter()
+        .find(|b| b["block_id"] == "warmline_options")
+        .unwrap_or_else(|| panic!("no quick replies in {reply}"));
+    let buttons = options["elements"].as_array().unwrap();
+    assert!(buttons.len() >= 2, "{options}");
+    // The text no longer lists them as numbered lines.
+    assert!(
+        !reply["text"].as_str().unwrap().contains("\n1. "),
+        "{reply}"
+    );
+    let pick = buttons
+        .iter()
+        .find(|b| b["text"]["text"].as_str().unwrap().contains("order"))
+        .unwrap_or_else(|| panic!("no order journey in {options}"));
+    let label = pick["text"]["text"].as_str().unwrap();
+
+    // The press, posted to the interactivity URL.
+    let payload = fixture("slack_block_actions.json")
+        .replace("USER_ID", "U061F7AUR")
+        .replace("TRIGGER_ID", "t-9")
+        .replace("ACTION_ID", pick["action_id"].as_str().unwrap())
+        .replace("VALUE", pick["value"].as_str().unwrap());
+    let payload: Value = serde_json::from_str(&payload).unwrap();
+    let form = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    let ts = now.to_string();
+    let status = post(
+        &server.url("/webhooks/slack/interactions"),
+        "application/x-www-form-urlencoded",
+        &[
+            ("x-slack-request-timestamp", ts.as_str()),
+            ("x-slack-signature", &slack_signature(now, &form)),
+        ],
+        form.clone(),
+    )
+    .await
+    .status();
+    assert_eq!(status, 200);
+    // Said as the customer's words in the conversation, and answered in the thread.
+    let next = eventually("the journey's first question", async || {
+        posts().into_iter().nth(1)
+    })
+    .await;
+    assert_eq!(next["thread_ts"], "1515449522.000016");
+    let store = server.warmline.state.store.clone();
+    let thread = warmline_domain::ChannelStore::thread(
+        store.as_ref(),
+        warmline_domain::Channel::Slack,
+        "C0LAN2Q65:1515449522.000016",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let messages =
+        warmline_domain::ConversationStore::messages(store.as_ref(), thread.conversation_id, 10)
+            .await
+            .unwrap();
+    assert!(
+        messages.iter().any(|m| m.text == label),
+        "the press is not in the transcript: {messages:?}"
+    );
+    server.stop().await;
+}

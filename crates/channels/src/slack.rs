@@ -97,14 +97,15 @@ impl Provider for Slack {
     }
 
     fn render(&self, address: &Value, out: &Outgoing) -> Vec<Value> {
-        // An answer's last part carries the rating buttons in Block Kit, its text in a section
-        // block (which holds fewer characters than a message).
-        let max = if out.rate.is_some() {
+        // The last part carries the quick replies and an answer's rating as Block Kit
+        // buttons, its text in a section block (which holds fewer characters than a message).
+        let buttons = out.rate.is_some() || !out.options.is_empty();
+        let max = if buttons {
             MAX_SECTION_CHARS
         } else {
             MAX_CHARS
         };
-        let parts = format_parts(out, Flavour::Slack, true, max);
+        let parts = format_parts(out, Flavour::Slack, false, max);
         let last = parts.len().saturating_sub(1);
         parts
             .into_iter()
@@ -119,21 +120,34 @@ impl Provider for Slack {
                 if let Some(ts) = address["thread_ts"].as_str() {
                     body["thread_ts"] = json!(ts);
                 }
-                if i == last
-                    && let Some(target) = out.rate
-                {
-                    let buttons: Vec<Value> = rating::buttons(target)
-                        .into_iter()
-                        .zip(["warmline_helpful", "warmline_not_helpful"])
-                        .map(|((label, token), action_id)| {
-                            json!({"type": "button", "action_id": action_id, "value": token,
-                                   "text": {"type": "plain_text", "text": label, "emoji": true}})
-                        })
-                        .collect();
-                    body["blocks"] = json!([
-                        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-                        {"type": "actions", "block_id": "warmline_rating", "elements": buttons},
-                    ]);
+                if i == last && buttons {
+                    let mut blocks =
+                        vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})];
+                    if let Some(target) = out.rate {
+                        let rate: Vec<Value> = rating::buttons(target)
+                            .into_iter()
+                            .zip(["warmline_helpful", "warmline_not_helpful"])
+                            .map(|((label, token), action_id)| button(action_id, label, &token))
+                            .collect();
+                        blocks.push(json!({"type": "actions", "block_id": "warmline_rating", "elements": rate}));
+                    }
+                    if !out.options.is_empty() {
+                        let options: Vec<Value> = out
+                            .options
+                            .iter()
+                            .take(MAX_BUTTONS)
+                            .enumerate()
+                            .map(|(n, option)| {
+                                button(
+                                    &format!("warmline_option_{n}"),
+                                    option,
+                                    &format!("{OPTION}{option}"),
+                                )
+                            })
+                            .collect();
+                        blocks.push(json!({"type": "actions", "block_id": "warmline_options", "elements": options}));
+                    }
+                    body["blocks"] = Value::Array(blocks);
                 }
                 body
             })
@@ -351,13 +365,38 @@ struct Action {
     action_ts: Option<String>,
 }
 
-/// A pressed button as a received message: rating buttons only (Warmline sends no others).
+/// Value prefix of a quick-reply button: the rest is the option, said as the customer's text.
+const OPTION: &str = "option:";
+/// Slack's limits: elements in an actions block, characters of a button's text and value.
+const MAX_BUTTONS: usize = 25;
+const MAX_BUTTON_TEXT: usize = 75;
+const MAX_BUTTON_VALUE: usize = 2000;
+
+/// A Block Kit button (its text cut to Slack's 75 characters; the value is what counts).
+fn button(action_id: &str, label: &str, value: &str) -> Value {
+    let mut text: String = label.chars().take(MAX_BUTTON_TEXT).collect();
+    if text.len() < label.len() {
+        text.pop();
+        text.push('…');
+    }
+    let value: String = value.chars().take(MAX_BUTTON_VALUE).collect();
+    json!({"type": "button", "action_id": action_id, "value": value,
+           "text": {"type": "plain_text", "text": text, "emoji": true}})
+}
+
+/// A pressed button as a received message: a quick reply becomes what the customer says, a
+/// rating button a rating (Warmline sends no other buttons).
 fn pressed(i: &Interaction) -> Option<InboundMessage> {
     if i.kind != "block_actions" {
         return None;
     }
     let action = i.actions.first()?;
-    let r = rating::parse(action.value.as_deref()?)?;
+    let value = action.value.as_deref()?;
+    let (text, r) = match value.strip_prefix(OPTION) {
+        Some(option) if !option.trim().is_empty() => (option.to_owned(), None),
+        Some(_) => return None,
+        None => (String::new(), Some(rating::parse(value)?)),
+    };
     let (user, channel) = (&i.user.as_ref()?.id, &i.channel.as_ref()?.id);
     // The chat as the Events API names it (the pressed message's thread, if any).
     let thread = i.message.as_ref().and_then(|m| m.thread_ts.as_deref());
@@ -369,10 +408,10 @@ fn pressed(i: &Interaction) -> Option<InboundMessage> {
         thread_key: key,
         sender: user.clone(),
         display_name: None,
-        text: String::new(),
+        text,
         address,
         locale: None,
-        rating: Some(r),
+        rating: r,
     })
 }
 
@@ -406,6 +445,20 @@ async fn interactions(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quick_reply_buttons_keep_the_whole_option_in_their_value() {
+        let long = "a".repeat(80);
+        let b = button("warmline_option_0", &long, &format!("{OPTION}{long}"));
+        assert_eq!(
+            b["text"]["text"].as_str().unwrap().chars().count(),
+            MAX_BUTTON_TEXT
+        );
+        assert!(b["text"]["text"].as_str().unwrap().ends_with('…'));
+        assert_eq!(b["value"], format!("{OPTION}{long}"));
+        let short = button("warmline_option_1", "Order status", "option:Order status");
+        assert_eq!(short["text"]["text"], "Order status");
+    }
 
     #[test]
     fn mentions_are_removed() {
