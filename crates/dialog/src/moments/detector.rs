@@ -11,6 +11,9 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 use warmline_domain::Embedder;
 
+/// Example sentences embedded per request while warming up.
+const WARM_UP_BATCH: usize = 64;
+
 /// Decides, turn by turn, whether a customer should be handed to a person. Deterministic:
 /// the same conversation and policy (and embedder) always give the same decision.
 /// Cheap to share behind an `Arc`.
@@ -71,7 +74,12 @@ impl Detector {
         self.examples
             .get_or_try_init(|| async {
                 let started = std::time::Instant::now();
-                let all = embedder.embed(rules.sentences()).await?;
+                // In small batches, so customers' questions embedded meanwhile (the server is
+                // already answering) wait for one batch at most, not for all of them.
+                let mut all = Vec::new();
+                for batch in rules.sentences().chunks(WARM_UP_BATCH) {
+                    all.extend(embedder.embed(batch.to_vec()).await?);
+                }
                 tracing::info!(
                     sentences = all.len(),
                     ms = started.elapsed().as_millis() as u64,
