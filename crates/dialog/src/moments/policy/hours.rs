@@ -1,7 +1,7 @@
 //! Business hours: when people are there to take a hand-off. The detector decides without
 //! them; the hand-off queue asks [`BusinessHours::is_open`] to offer a callback instead of a
-//! wait when nobody is in. Times are in one fixed UTC offset (no daylight-saving rules: edit
-//! the offset when the clocks change, or give the hours in standard time).
+//! wait when nobody is in. Times are local to a time zone (`time_zone`, with its
+//! daylight-saving rules) or to one fixed UTC offset (`utc_offset`).
 
 use super::raw::RawHours;
 use time::{Date, Duration, Month, OffsetDateTime, UtcOffset, Weekday};
@@ -9,9 +9,44 @@ use time::{Date, Duration, Month, OffsetDateTime, UtcOffset, Weekday};
 /// Opening hours, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BusinessHours {
-    offset: UtcOffset,
+    zone: Zone,
     closed: Vec<Date>,
     windows: Vec<Window>,
+}
+
+/// Where the hours' clock is.
+#[derive(Debug, Clone, PartialEq)]
+enum Zone {
+    Fixed(UtcOffset),
+    /// An IANA zone, by name (for equality) and rules.
+    Named(String, jiff::tz::TimeZone),
+}
+
+impl Zone {
+    /// The zone's offset from UTC at the instant `at`.
+    fn offset_at(&self, at: OffsetDateTime) -> UtcOffset {
+        match self {
+            Self::Fixed(offset) => *offset,
+            Self::Named(_, tz) => jiff::Timestamp::from_second(at.unix_timestamp())
+                .ok()
+                .and_then(|ts| UtcOffset::from_whole_seconds(tz.to_offset(ts).seconds()).ok())
+                .unwrap_or(UtcOffset::UTC),
+        }
+    }
+
+    /// `at` on the zone's clock.
+    fn local(&self, at: OffsetDateTime) -> OffsetDateTime {
+        at.to_offset(self.offset_at(at))
+    }
+
+    /// The instant when the zone's clock shows `minute` minutes after midnight of `date`.
+    fn instant(&self, date: Date, minute: u16) -> OffsetDateTime {
+        let wall = date.midnight() + Duration::minutes(i64::from(minute));
+        // The offset a little before, then checked at the instant it gives (a clock change
+        // between midnight and the opening time moves it).
+        let guess = wall.assume_offset(self.offset_at(wall.assume_utc()));
+        wall.assume_offset(self.offset_at(guess))
+    }
 }
 
 /// One opening window on some weekdays, in minutes after local midnight (`to` may be 1440).
@@ -35,15 +70,36 @@ const DAYS: [(&str, Weekday); 7] = [
 impl BusinessHours {
     /// Validates the `[hours]` table; errors are `(field, message)`.
     pub(crate) fn from_raw(raw: &RawHours) -> Result<Self, (String, String)> {
-        let offset = parse_offset(&raw.utc_offset).ok_or_else(|| {
-            (
-                "hours.utc_offset".to_owned(),
-                format!(
-                    "{:?} is not an offset such as \"-05:00\" or \"+01:00\"",
-                    raw.utc_offset
-                ),
-            )
-        })?;
+        let zone = match (&raw.utc_offset, &raw.time_zone) {
+            (Some(offset), None) => Zone::Fixed(parse_offset(offset).ok_or_else(|| {
+                (
+                    "hours.utc_offset".to_owned(),
+                    format!("{offset:?} is not an offset such as \"-05:00\" or \"+01:00\""),
+                )
+            })?),
+            (None, Some(name)) => {
+                let tz = jiff::tz::TimeZone::get(name.trim()).map_err(|_| {
+                    (
+                        "hours.time_zone".to_owned(),
+                        format!("{name:?} is not a time zone such as \"America/Toronto\" or \"Europe/London\""),
+                    )
+                })?;
+                Zone::Named(name.trim().to_owned(), tz)
+            }
+            (Some(_), Some(_)) => {
+                return Err((
+                    "hours.time_zone".into(),
+                    "give either time_zone or utc_offset, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err((
+                    "hours.time_zone".into(),
+                    "give the time zone of the hours (\"America/Toronto\"), or a fixed utc_offset"
+                        .into(),
+                ));
+            }
+        };
         let closed = raw
             .closed_dates
             .iter()
@@ -106,7 +162,7 @@ impl BusinessHours {
             windows.push(Window { days, from, to });
         }
         Ok(Self {
-            offset,
+            zone,
             closed,
             windows,
         })
@@ -114,7 +170,7 @@ impl BusinessHours {
 
     /// Whether people are working at `at` (any offset; converted to the policy's).
     pub fn is_open(&self, at: OffsetDateTime) -> bool {
-        let local = at.to_offset(self.offset);
+        let local = self.zone.local(at);
         if self.closed.contains(&local.date()) {
             return false;
         }
@@ -129,9 +185,9 @@ impl BusinessHours {
     /// offset: what a "we'll call you back" message can promise.
     pub fn next_open(&self, at: OffsetDateTime) -> Option<OffsetDateTime> {
         if self.is_open(at) {
-            return Some(at.to_offset(self.offset));
+            return Some(self.zone.local(at));
         }
-        let local = at.to_offset(self.offset);
+        let local = self.zone.local(at);
         (0..15).find_map(|n| {
             let date = local.date().checked_add(Duration::days(n))?;
             if self.closed.contains(&date) {
@@ -141,18 +197,15 @@ impl BusinessHours {
             self.windows
                 .iter()
                 .filter(|w| w.days[day])
-                .map(|w| {
-                    date.midnight().assume_offset(self.offset)
-                        + Duration::minutes(i64::from(w.from))
-                })
+                .map(|w| self.zone.instant(date, w.from))
                 .filter(|start| *start >= local)
                 .min()
         })
     }
 
-    /// The fixed UTC offset the hours are given in.
-    pub fn utc_offset(&self) -> UtcOffset {
-        self.offset
+    /// The hours' offset from UTC at the instant `at` (fixed, or by the time zone's rules).
+    pub fn utc_offset(&self, at: OffsetDateTime) -> UtcOffset {
+        self.zone.offset_at(at)
     }
 }
 
@@ -208,8 +261,13 @@ mod tests {
     use time::macros::datetime;
 
     fn hours() -> BusinessHours {
+        hours_in(Some("-05:00"), None)
+    }
+
+    fn hours_in(utc_offset: Option<&str>, time_zone: Option<&str>) -> BusinessHours {
         let raw = RawHours {
-            utc_offset: "-05:00".into(),
+            utc_offset: utc_offset.map(String::from),
+            time_zone: time_zone.map(String::from),
             closed_dates: vec!["2026-12-25".into()],
             open: vec![
                 RawWindow {
@@ -253,9 +311,32 @@ mod tests {
     }
 
     #[test]
+    fn a_time_zone_follows_daylight_saving_time() {
+        let h = hours_in(None, Some("America/Toronto"));
+        // Winter, EST (-05:00): 08:00 local is 13:00 UTC.
+        assert!(!h.is_open(datetime!(2026-12-07 12:59 UTC)));
+        assert!(h.is_open(datetime!(2026-12-07 13:00 UTC)));
+        // Summer, EDT (-04:00): 08:00 local is 12:00 UTC; a fixed -05:00 would still be shut.
+        assert!(h.is_open(datetime!(2026-07-06 12:00 UTC)));
+        assert!(!hours().is_open(datetime!(2026-07-06 12:00 UTC)));
+        assert!(!h.is_open(datetime!(2026-07-06 11:59 UTC)));
+        // Friday 2026-03-06 after closing → Monday 08:00, the first working day in EDT
+        // (clocks go forward on Sunday 2026-03-08).
+        let next = h.next_open(datetime!(2026-03-07 03:30 UTC)).unwrap();
+        assert_eq!(next, datetime!(2026-03-07 10:00 -05:00));
+        let next = h.next_open(datetime!(2026-03-07 21:30 UTC)).unwrap();
+        assert_eq!(next, datetime!(2026-03-09 08:00 -04:00));
+        assert_eq!(
+            h.utc_offset(datetime!(2026-07-06 12:00 UTC)),
+            UtcOffset::from_hms(-4, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
     fn bad_values_name_their_field() {
         let mut raw = RawHours {
-            utc_offset: "EST".into(),
+            utc_offset: Some("EST".into()),
+            time_zone: None,
             closed_dates: vec![],
             open: vec![],
         };
@@ -263,7 +344,20 @@ mod tests {
             BusinessHours::from_raw(&raw).unwrap_err().0,
             "hours.utc_offset"
         );
-        raw.utc_offset = "-05:00".into();
+        raw.utc_offset = None;
+        raw.time_zone = Some("America/Nowhere".into());
+        let (field, message) = BusinessHours::from_raw(&raw).unwrap_err();
+        assert_eq!(field, "hours.time_zone");
+        assert!(message.contains("America/Nowhere"), "{message}");
+        raw.utc_offset = Some("-05:00".into());
+        raw.time_zone = Some("America/Toronto".into());
+        assert!(
+            BusinessHours::from_raw(&raw)
+                .unwrap_err()
+                .1
+                .contains("not both")
+        );
+        raw.time_zone = None;
         raw.closed_dates = vec!["2026-02-30".into()];
         assert_eq!(
             BusinessHours::from_raw(&raw).unwrap_err().0,

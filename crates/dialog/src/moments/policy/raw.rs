@@ -149,7 +149,10 @@ pub(crate) struct RawChannelRule {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHours {
-    pub utc_offset: String,
+    /// A fixed offset ("-05:00"), or
+    pub utc_offset: Option<String>,
+    /// an IANA time zone ("America/Toronto") with its daylight-saving rules.
+    pub time_zone: Option<String>,
     #[serde(default)]
     pub closed_dates: Vec<String>,
     pub open: Vec<RawWindow>,

@@ -38,7 +38,9 @@ fn the_shipped_policy_is_valid_and_complete() {
 #[test]
 fn the_shipped_hours_are_customer_care_hours() {
     let hours = Policy::default().hours().clone();
-    // 8 am to 10 pm ET (-05:00), every day.
+    // 8 am to 10 pm ET, every day: -05:00 in winter, -04:00 in summer.
+    assert!(hours.is_open(datetime!(2026-07-06 12:00 UTC)));
+    assert!(!hours.is_open(datetime!(2026-07-06 11:59 UTC)));
     assert!(hours.is_open(datetime!(2026-12-06 13:00 UTC)));
     assert!(!hours.is_open(datetime!(2026-12-06 12:59 UTC)));
     assert!(!hours.is_open(datetime!(2026-12-07 03:30 UTC)));
@@ -113,9 +115,9 @@ fn values_out_of_range_are_refused_with_their_field() {
             "decision.always[1]",
         ),
         (
-            "utc_offset = \"-05:00\"",
-            "utc_offset = \"EST\"",
-            "hours.utc_offset",
+            "time_zone = \"America/New_York\"",
+            "time_zone = \"Eastern\"",
+            "hours.time_zone",
         ),
         ("to = \"22:00\"", "to = \"07:00\"", "hours.open[0].to"),
         (
