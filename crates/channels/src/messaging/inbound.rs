@@ -103,17 +103,17 @@ async fn turn(inner: &Inner, message: &InboundMessage) -> Result<(), DomainError
     if let Some(r) = message.rating {
         return rate(inner, message, r).await;
     }
-    if let Some(thread) = inner
+    let existing = inner
         .store
         .thread(message.channel, &message.thread_key)
-        .await?
-    {
+        .await?;
+    if let Some(thread) = &existing {
         let text = resolve_option(&message.text, &thread.options);
-        if asked::survey(inner, &thread, &text).await? {
+        if asked::survey(inner, thread, &text).await? {
             return Ok(());
         }
     }
-    let mut thread = thread_for(inner, message).await?;
+    let mut thread = thread_for(inner, message, existing).await?;
     let mut text = resolve_option(&message.text, &thread.options);
     // Emails and pasted texts can be longer than a turn takes: keep the beginning rather than
     // refusing the whole message.
@@ -197,13 +197,14 @@ async fn rate(inner: &Inner, message: &InboundMessage, r: AnswerRating) -> Resul
     Ok(())
 }
 
-/// The chat's thread, continuing its open conversation; a new conversation (for the customer
-/// behind the sender's identity) when there is none or it is closed.
-async fn thread_for(inner: &Inner, message: &InboundMessage) -> Result<ChannelThread, DomainError> {
-    let existing = inner
-        .store
-        .thread(message.channel, &message.thread_key)
-        .await?;
+/// The chat's thread (`existing`, as the store has it), continuing its open conversation; a
+/// new conversation (for the customer behind the sender's identity) when there is none or it
+/// is closed.
+async fn thread_for(
+    inner: &Inner,
+    message: &InboundMessage,
+    existing: Option<ChannelThread>,
+) -> Result<ChannelThread, DomainError> {
     if let Some(mut thread) = existing {
         let open = inner
             .conversations

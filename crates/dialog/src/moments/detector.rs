@@ -6,7 +6,7 @@ use super::policy::Policy;
 use super::signals::failure::experience_critical;
 use super::signals::meaning::{Kind, Vectors, for_meaning};
 use super::signals::topics::Hit;
-use super::text::{drop_quoted, fold, tokens};
+use super::text::tokens;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 use warmline_domain::Embedder;
@@ -103,18 +103,15 @@ impl Detector {
             return Ok(Vec::new());
         }
         let vectors = self.vectors(embedder).await?;
-        let message = embedder.embed(vec![for_meaning(&ctx.message)]).await?;
+        let text = for_meaning(&ctx.message);
+        let message = embedder.embed(vec![text.clone()]).await?;
         let Some(message) = message.first() else {
             return Ok(Vec::new());
         };
         let mut hits = rules.hits(message, vectors);
         // A topic inside a hypothetical ("if I close my account...") is a question about it;
         // meaning can't tell where the topic sits, so only an ask for a person survives one.
-        if self
-            .policy
-            .topics
-            .hypothetical(&tokens(&drop_quoted(&fold(&ctx.message))))
-        {
+        if self.policy.topics.hypothetical(&tokens(&text)) {
             hits.retain(|(kind, _)| *kind == Kind::Explicit);
         }
         Ok(hits)
