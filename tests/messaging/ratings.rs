@@ -4,7 +4,7 @@
 //! button naming another customer's conversation is ignored.
 
 use crate::fake::Fake;
-use crate::{config, eventually, post, serve, slack, telegram, whatsapp};
+use crate::{config, eventually, serve, slack, telegram, whatsapp};
 use serde_json::Value;
 use warmline_channels::messaging::rating;
 use warmline_domain::{Channel, ChannelStore, ConversationStore, Role};
@@ -190,17 +190,9 @@ async fn whatsapp_answers_are_rated_with_reply_buttons() {
 async fn slack_answers_are_rated_with_block_kit_buttons() {
     let fake = Fake::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config();
-    cfg.slack = Some(slack::slack(&fake));
-    let server = serve(dir.path(), cfg).await;
+    let server = slack::slack_server(&fake, dir.path()).await;
     let now = slack::unix_now();
-    let posts = || -> Vec<Value> {
-        fake.served()
-            .iter()
-            .filter(|r| r.path == "/chat.postMessage")
-            .map(|r| r.json())
-            .collect()
-    };
+    let posts = || slack::posts(&fake);
     let question = slack::fixture("slack_message.json");
     let signature = slack::slack_signature(now, &question);
     slack::event(&server.base, &question, now, &signature, false).await;
@@ -221,28 +213,10 @@ async fn slack_answers_are_rated_with_block_kit_buttons() {
 
     // The press, as Slack posts it to the interactivity URL: a form with the JSON payload.
     let press = |trigger: &str, value: &str| -> String {
-        let payload = slack::fixture("slack_block_actions.json")
-            .replace("USER_ID", "U061F7AUR")
-            .replace("TRIGGER_ID", trigger)
-            .replace("ACTION_ID", "warmline_not_helpful")
-            .replace("VALUE", value);
-        let payload: Value = serde_json::from_str(&payload).unwrap();
-        serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
+        slack::press_form("U061F7AUR", trigger, "warmline_not_helpful", value)
     };
     let interact = async |form: &str, signature: &str| -> u16 {
-        let ts = now.to_string();
-        post(
-            &server.url("/webhooks/slack/interactions"),
-            "application/x-www-form-urlencoded",
-            &[
-                ("x-slack-request-timestamp", ts.as_str()),
-                ("x-slack-signature", signature),
-            ],
-            form.to_owned(),
-        )
-        .await
-        .status()
-        .as_u16()
+        slack::interaction(&server.base, form, now, signature).await
     };
     let form = press("t-1", buttons[1]["value"].as_str().unwrap());
     // Signed with another body, or not at all: refused.

@@ -1,6 +1,7 @@
 //! Slack Events API: signatures made by `slack_sdk`'s SignatureVerifier, the 5-minute replay
 //! window, url_verification, replies in the message's thread, our own bot's messages ignored.
 
+use crate::common::TestServer;
 use crate::fake::Fake;
 use crate::{config, eventually, post, python, serve};
 use serde_json::Value;
@@ -60,6 +61,51 @@ pub async fn event(
     .await
 }
 
+/// The server with Slack pointed at `fake`.
+pub async fn slack_server(fake: &Fake, dir: &std::path::Path) -> TestServer {
+    let mut cfg = config();
+    cfg.slack = Some(slack(fake));
+    serve(dir, cfg).await
+}
+
+/// What Warmline posted to Slack's `chat.postMessage`, in order.
+pub fn posts(fake: &Fake) -> Vec<Value> {
+    fake.served()
+        .iter()
+        .filter(|r| r.path == "/chat.postMessage")
+        .map(|r| r.json())
+        .collect()
+}
+
+/// A button press as Slack posts it to the interactivity URL: a form whose `payload` is the
+/// documented `block_actions` example with this user, trigger, action and value.
+pub fn press_form(user: &str, trigger: &str, action_id: &str, value: &str) -> String {
+    let payload = fixture("slack_block_actions.json")
+        .replace("USER_ID", user)
+        .replace("TRIGGER_ID", trigger)
+        .replace("ACTION_ID", action_id)
+        .replace("VALUE", value);
+    let payload: Value = serde_json::from_str(&payload).unwrap();
+    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
+}
+
+/// Posts `form` to the interactivity URL with `signature` at `timestamp`; the status.
+pub async fn interaction(base: &str, form: &str, timestamp: i64, signature: &str) -> u16 {
+    let ts = timestamp.to_string();
+    post(
+        &format!("{base}/webhooks/slack/interactions"),
+        "application/x-www-form-urlencoded",
+        &[
+            ("x-slack-request-timestamp", ts.as_str()),
+            ("x-slack-signature", signature),
+        ],
+        form.to_owned(),
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
 pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -73,9 +119,7 @@ pub fn fixture(name: &str) -> String {
 async fn slack_checks_signatures_and_replay_window_and_answers_in_the_thread() {
     let fake = Fake::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config();
-    cfg.slack = Some(slack(&fake));
-    let server = serve(dir.path(), cfg).await;
+    let server = slack_server(&fake, dir.path()).await;
     let now = unix_now();
 
     let challenge = r#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
@@ -177,17 +221,9 @@ async fn slack_checks_signatures_and_replay_window_and_answers_in_the_thread() {
 async fn slack_quick_replies_are_buttons_and_a_press_is_said_in_the_thread() {
     let fake = Fake::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config();
-    cfg.slack = Some(slack(&fake));
-    let server = serve(dir.path(), cfg).await;
+    let server = slack_server(&fake, dir.path()).await;
     let now = unix_now();
-    let posts = || -> Vec<Value> {
-        fake.served()
-            .iter()
-            .filter(|r| r.path == "/chat.postMessage")
-            .map(|r| r.json())
-            .collect()
-    };
+    let posts = || posts(&fake);
     // A greeting: small talk offers the journeys as quick replies.
     let hello = fixture("slack_message.json")
         .replace("How long do refunds to a credit card take?", "hi there");
@@ -220,25 +256,13 @@ async fn slack_quick_replies_are_buttons_and_a_press_is_said_in_the_thread() {
     let label = pick["text"]["text"].as_str().unwrap();
 
     // The press, posted to the interactivity URL.
-    let payload = fixture("slack_block_actions.json")
-        .replace("USER_ID", "U061F7AUR")
-        .replace("TRIGGER_ID", "t-9")
-        .replace("ACTION_ID", pick["action_id"].as_str().unwrap())
-        .replace("VALUE", pick["value"].as_str().unwrap());
-    let payload: Value = serde_json::from_str(&payload).unwrap();
-    let form = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
-    let ts = now.to_string();
-    let status = post(
-        &server.url("/webhooks/slack/interactions"),
-        "application/x-www-form-urlencoded",
-        &[
-            ("x-slack-request-timestamp", ts.as_str()),
-            ("x-slack-signature", &slack_signature(now, &form)),
-        ],
-        form.clone(),
-    )
-    .await
-    .status();
+    let form = press_form(
+        "U061F7AUR",
+        "t-9",
+        pick["action_id"].as_str().unwrap(),
+        pick["value"].as_str().unwrap(),
+    );
+    let status = interaction(&server.base, &form, now, &slack_signature(now, &form)).await;
     assert_eq!(status, 200);
     // Said as the customer's words in the conversation, and answered in the thread.
     let next = eventually("the journey's first question", async || {

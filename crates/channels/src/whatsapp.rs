@@ -346,15 +346,9 @@ async fn notify(
 mod tests {
     use super::*;
 
-    fn render(options: &[&str]) -> Vec<Value> {
-        render_rated(options, None)
-    }
-
-    fn render_rated(
-        options: &[&str],
-        rate: Option<(warmline_domain::ConversationId, warmline_domain::MessageId)>,
-    ) -> Vec<Value> {
-        let wa = WhatsApp::new(
+    /// A provider that is never asked to send (for rendering).
+    fn provider() -> WhatsApp {
+        WhatsApp::new(
             WhatsAppConfig {
                 app_secret: "s".into(),
                 verify_token: "v".into(),
@@ -363,7 +357,18 @@ mod tests {
                 rate_per_second: 1,
             },
             reqwest::Client::new(),
-        );
+        )
+    }
+
+    fn render(options: &[&str]) -> Vec<Value> {
+        render_rated(options, None)
+    }
+
+    fn render_rated(
+        options: &[&str],
+        rate: Option<(warmline_domain::ConversationId, warmline_domain::MessageId)>,
+    ) -> Vec<Value> {
+        let wa = provider();
         let out = Outgoing {
             text: "Pick one.".into(),
             options: options.iter().map(|o| o.to_string()).collect(),
@@ -458,16 +463,7 @@ mod tests {
             rate: Some(target),
             ..Outgoing::default()
         };
-        let wa = WhatsApp::new(
-            WhatsAppConfig {
-                app_secret: "s".into(),
-                verify_token: "v".into(),
-                access_token: "t".into(),
-                api_base: "http://x".into(),
-                rate_per_second: 1,
-            },
-            reqwest::Client::new(),
-        );
+        let wa = provider();
         let sent = wa.render(&json!({"to": "1650", "phone_number_id": "99"}), &marked);
         assert_eq!(sent.len(), 2, "{sent:?}");
         assert!(
