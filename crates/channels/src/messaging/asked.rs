@@ -114,6 +114,12 @@ pub(super) async fn offer(
     text: &str,
 ) -> Result<bool, DomainError> {
     let id = thread.conversation_id;
+    let choice = warmline_dialog::tickets::offer_choice(text);
+    let number = phone_number(text);
+    // Most messages are neither: they cost no read here.
+    if choice.is_none() && number.is_none() {
+        return Ok(false);
+    }
     let waiting = inner
         .conversations
         .conversation(id)
@@ -122,7 +128,7 @@ pub(super) async fn offer(
     if !waiting {
         return Ok(false);
     }
-    let (kind, contact) = match warmline_dialog::tickets::offer_choice(text) {
+    let (kind, contact) = match choice {
         Some(None) => {
             // Stored like anything said while waiting; the place in line is unchanged.
             inner.dialog.handle(id, text).await?;
@@ -150,7 +156,7 @@ pub(super) async fn offer(
             }
         },
         None => {
-            let Some(number) = phone_number(text) else {
+            let Some(number) = number else {
                 return Ok(false);
             };
             let last = inner.conversations.messages(id, 1).await?;
