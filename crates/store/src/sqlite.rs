@@ -244,8 +244,8 @@ impl ConversationStore for SqliteStore {
         }
         let row = sqlx::query(
             "SELECT id, channel, locale, customer_id, ownership, created_at,
-                    max(updated_at, coalesce((SELECT created_at FROM messages m
-                        WHERE m.conversation_id = c.id ORDER BY seq DESC LIMIT 1), 0)) AS updated_at
+                    max(updated_at, coalesce((SELECT max(created_at) FROM messages m
+                        WHERE m.conversation_id = c.id), 0)) AS updated_at
              FROM conversations c WHERE id = ?",
         )
         .bind(id.to_string())
@@ -304,7 +304,9 @@ impl ConversationStore for SqliteStore {
             })
             .await;
         if stored.is_ok() {
-            // Last activity is the newest message: keep the cached copy in step.
+            // Last activity is the latest message time (messages written at once may be
+            // stored out of clock order, so the latest, not the last stored): keep the
+            // cached copy in step.
             self.cache
                 .touch(message.conversation_id, message.created_at);
         }

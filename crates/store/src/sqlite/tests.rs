@@ -213,6 +213,33 @@ async fn a_bad_message_in_a_busy_moment_fails_alone() {
     );
 }
 
+#[tokio::test]
+async fn last_activity_is_the_latest_message_even_when_stored_out_of_clock_order() {
+    // Messages written at once can reach the database in another order than their clocks
+    // (CI once saw the cache and the database disagree by a millisecond).
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(&dir).await;
+    let conv = store.create_conversation(new_conversation()).await.unwrap();
+    let later = Message::from_customer(conv.id, "later");
+    let mut earlier = Message::from_customer(conv.id, "earlier");
+    earlier.created_at = later.created_at - time::Duration::milliseconds(5);
+    store.append_message(&later).await.unwrap();
+    store.append_message(&earlier).await.unwrap();
+    let cached = store.conversation(conv.id).await.unwrap().unwrap();
+    assert_eq!(cached.updated_at, later.created_at);
+    store.close().await;
+    let stored = file_store(&dir)
+        .await
+        .conversation(conv.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        cached, stored,
+        "the cached conversation matches the database"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_write_goes_on_after_messages_are_stored() {
     // Messages are written by the group-commit task; every other write must still get the
