@@ -77,15 +77,28 @@ impl Detector {
                 // In small batches, so customers' questions embedded meanwhile (the server is
                 // already answering) wait for one batch at most, not for all of them.
                 let mut all = Vec::new();
-                for batch in rules.sentences().chunks(WARM_UP_BATCH) {
+                let sentences = rules.sentences();
+                for batch in sentences.chunks(WARM_UP_BATCH) {
                     all.extend(embedder.embed(batch.to_vec()).await?);
                 }
+                let embedded_ms = started.elapsed().as_millis() as u64;
+                // Training the classifier takes a moment of CPU: not on an async worker.
+                let policy = self.policy.clone();
+                let vectors = tokio::task::spawn_blocking(move || policy.meaning.vectors(all))
+                    .await
+                    .map_err(|e| warmline_domain::DomainError::internal(e.to_string()))?
+                    .map_err(|e| {
+                        warmline_domain::DomainError::internal(format!(
+                            "training the moment-of-truth classifier: {e}"
+                        ))
+                    })?;
                 tracing::info!(
-                    sentences = all.len(),
-                    ms = started.elapsed().as_millis() as u64,
+                    sentences = sentences.len(),
+                    embedded_ms,
+                    trained_ms = started.elapsed().as_millis() as u64 - embedded_ms,
                     "moment-of-truth examples embedded"
                 );
-                Ok(rules.vectors(all))
+                Ok(vectors)
             })
             .await
     }
@@ -132,7 +145,7 @@ impl Detector {
             signals.push(Signal::new(
                 Reason::ExplicitRequest,
                 weights.explicit_request,
-                format!("similar to an example ({sim:.2})"),
+                policy.meaning.describe(*sim),
             ));
         }
         let turns: Vec<&str> = ctx
@@ -155,7 +168,7 @@ impl Detector {
             if topic.weight > 0.0 {
                 let detail = match hit {
                     Hit::Phrase => "phrase".to_owned(),
-                    Hit::Meaning(sim) => format!("similar to an example ({sim:.2})"),
+                    Hit::Meaning(score) => policy.meaning.describe(*score),
                 };
                 signals.push(Signal::new(
                     Reason::HighStakes(topic.name.clone()),

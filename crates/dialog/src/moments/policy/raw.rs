@@ -107,13 +107,37 @@ pub(crate) struct RawRepeat {
 pub(crate) struct RawMatching {
     pub hypothetical: Vec<String>,
     pub hypothetical_window: usize,
+    /// How meaning decides (see `signals::meaning`).
+    #[serde(default)]
+    pub method: RawMethod,
+    /// `classifier`: least probability that a message is not routine.
+    #[serde(default = "default_confidence")]
+    pub confidence: f32,
+    /// `nearest`: least cosine similarity to an example.
+    #[serde(default = "default_similarity")]
     pub embedding_similarity: f32,
-    /// How much closer than every near miss an example must be (0: just closer).
+    /// `nearest`: how much closer than every near miss an example must be (0: just closer).
     #[serde(default)]
     pub embedding_margin: f32,
     /// Ordinary questions, near misses of every kind.
     #[serde(default)]
     pub near_misses: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawMethod {
+    #[default]
+    Classifier,
+    Nearest,
+}
+
+fn default_confidence() -> f32 {
+    0.8
+}
+
+fn default_similarity() -> f32 {
+    0.5
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,13 +1,19 @@
-//! Recognition by meaning, when an embedder is configured. A message asks for a person, or
-//! belongs to a high-stakes topic, when one of that kind's example sentences is close enough
-//! to it (the kind's `similarity`) and closer, by at least `matching.embedding_margin`, than
-//! every near miss: example sentences that share the subject but are routine ("how do I reset
-//! my password" beside a locked account, "are you a bot?" beside an ask for a person).
+//! Recognition by meaning, when an embedder is configured. Each kind (an ask for a person, or
+//! a high-stakes topic) has example sentences; near misses are sentences that share a kind's
+//! subject but are routine ("how do I reset my password" beside a locked account, "are you a
+//! bot?" beside an ask for a person). Two ways to decide, `matching.method`:
+//!
+//! - `classifier` (the default): a multinomial logistic regression over the embedded examples
+//!   (each kind a class, the pooled near misses the class "routine"), trained once at start.
+//!   A message is recognised as its most likely kind when the probability that it is not
+//!   routine reaches `matching.confidence`.
+//! - `nearest`: a kind fires when one of its examples is close enough (the kind's
+//!   `similarity`) and closer, by at least `matching.embedding_margin`, than every near miss.
 //!
 //! Phrases stay the first line: they decide without a model and say exactly why. Meaning
 //! catches the wordings no phrase list foresaw.
 
-use super::super::policy::raw::{RawExplicit, RawMatching};
+use super::super::policy::raw::{RawExplicit, RawMatching, RawMethod};
 use super::super::text::{drop_quoted, fold};
 use super::topics::TopicRules;
 
@@ -28,21 +34,112 @@ pub(crate) struct Examples {
     pub similarity: f32,
 }
 
+/// How a message's vector is matched against the examples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Method {
+    /// The closest example decides, past the margin over every near miss.
+    Nearest { margin: f32 },
+    /// A classifier trained on the examples decides, at this confidence that the message is
+    /// not routine.
+    Classifier { confidence: f32 },
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct MeaningRules {
     /// Only kinds with example sentences.
     pub kinds: Vec<Examples>,
     /// Every kind's near misses, pooled: a message closest to any of them is routine.
     pub near_misses: Vec<String>,
-    pub margin: f32,
+    pub method: Method,
 }
 
-/// The embedded example sentences, in the order of [`MeaningRules::kinds`], and the near
-/// misses.
+/// Fewest near misses the classifier accepts: they are its only picture of "routine".
+const MIN_NEAR_MISSES: usize = 20;
+/// Fewest example sentences per kind the classifier accepts.
+const MIN_EXAMPLES: usize = 3;
+/// L2 regularisation of the classifier's weights (`alpha`: the loss is the summed
+/// cross-entropy plus alpha/2 times the squared weights). Chosen on the dev split.
+const ALPHA: f64 = 1.0 / 16.0;
+/// L-BFGS iterations at most; a few hundred sentences converge in far fewer.
+const MAX_ITERATIONS: u64 = 1_000;
+
+/// The embedded example sentences, in the order of [`MeaningRules::kinds`], the near misses,
+/// and the classifier trained on them (method `classifier`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Vectors {
     pub kinds: Vec<Vec<Vec<f32>>>,
     pub near_misses: Vec<Vec<f32>>,
+    pub classifier: Option<Classifier>,
+}
+
+/// Multinomial logistic regression: class 0 is routine, class `i + 1` is `kinds[i]`.
+#[derive(Debug, Clone)]
+pub(crate) struct Classifier {
+    /// One row of weights per class.
+    weights: Vec<Vec<f32>>,
+    bias: Vec<f32>,
+}
+
+impl Classifier {
+    /// Trains on `classes[c]`, the vectors of class `c`.
+    fn train(classes: &[&[Vec<f32>]]) -> Result<Self, String> {
+        use linfa::prelude::*;
+        use linfa_logistic::MultiLogisticRegression;
+        let dimensions = classes
+            .iter()
+            .flat_map(|c| c.iter())
+            .map(Vec::len)
+            .next()
+            .ok_or("no example sentences")?;
+        let rows: usize = classes.iter().map(|c| c.len()).sum();
+        let mut records = ndarray::Array2::<f64>::zeros((rows, dimensions));
+        let mut targets = ndarray::Array1::<usize>::zeros(rows);
+        let mut row = 0;
+        for (class, vectors) in classes.iter().enumerate() {
+            for v in *vectors {
+                if v.len() != dimensions {
+                    return Err(format!(
+                        "vectors of {} and {dimensions} dimensions",
+                        v.len()
+                    ));
+                }
+                for (cell, x) in records.row_mut(row).iter_mut().zip(v) {
+                    *cell = f64::from(*x);
+                }
+                targets[row] = class;
+                row += 1;
+            }
+        }
+        let fitted = MultiLogisticRegression::default()
+            .alpha(ALPHA)
+            .max_iterations(MAX_ITERATIONS)
+            .fit(&Dataset::new(records, targets))
+            .map_err(|e| e.to_string())?;
+        // The fitted model orders classes by label; put them back in ours.
+        let params = fitted.params();
+        let intercept = fitted.intercept();
+        let mut weights = vec![vec![0.0; dimensions]; classes.len()];
+        let mut bias = vec![0.0; classes.len()];
+        for (column, &class) in fitted.classes().iter().enumerate() {
+            weights[class] = params.column(column).iter().map(|w| *w as f32).collect();
+            bias[class] = intercept[column] as f32;
+        }
+        Ok(Self { weights, bias })
+    }
+
+    /// The probability of each class for `message`.
+    fn probabilities(&self, message: &[f32]) -> Vec<f32> {
+        let logits: Vec<f32> = self
+            .weights
+            .iter()
+            .zip(&self.bias)
+            .map(|(w, b)| warmline_domain::embed::dot(message, w) + b)
+            .collect();
+        let top = logits.iter().copied().fold(f32::MIN, f32::max);
+        let exp: Vec<f32> = logits.iter().map(|l| (l - top).exp()).collect();
+        let sum: f32 = exp.iter().sum();
+        exp.iter().map(|e| e / sum).collect()
+    }
 }
 
 impl MeaningRules {
@@ -51,12 +148,30 @@ impl MeaningRules {
         topics: &TopicRules,
         matching: &RawMatching,
     ) -> Result<Self, (String, String)> {
-        if !(0.0..=1.0).contains(&matching.embedding_margin) {
-            return Err((
-                "matching.embedding_margin".into(),
-                format!("{} is out of range 0..=1", matching.embedding_margin),
-            ));
-        }
+        let method = match matching.method {
+            RawMethod::Nearest => {
+                if !(0.0..=1.0).contains(&matching.embedding_margin) {
+                    return Err((
+                        "matching.embedding_margin".into(),
+                        format!("{} is out of range 0..=1", matching.embedding_margin),
+                    ));
+                }
+                Method::Nearest {
+                    margin: matching.embedding_margin,
+                }
+            }
+            RawMethod::Classifier => {
+                if !(matching.confidence > 0.0 && matching.confidence < 1.0) {
+                    return Err((
+                        "matching.confidence".into(),
+                        format!("{} is out of range (0, 1)", matching.confidence),
+                    ));
+                }
+                Method::Classifier {
+                    confidence: matching.confidence,
+                }
+            }
+        };
         let explicit_similarity = explicit.similarity.unwrap_or(matching.embedding_similarity);
         if !(explicit_similarity > 0.0 && explicit_similarity <= 1.0) {
             return Err((
@@ -92,10 +207,36 @@ impl MeaningRules {
             }
         }
         kinds.retain(|k| !k.sentences.is_empty());
+        if matches!(method, Method::Classifier { .. }) && !kinds.is_empty() {
+            if near_misses.len() < MIN_NEAR_MISSES {
+                return Err((
+                    "matching.near_misses".into(),
+                    format!(
+                        "method \"classifier\" learns what is routine from the near misses: \
+                         give at least {MIN_NEAR_MISSES} (there are {}), or use method \"nearest\"",
+                        near_misses.len()
+                    ),
+                ));
+            }
+            if let Some(k) = kinds.iter().find(|k| k.sentences.len() < MIN_EXAMPLES) {
+                let field = match k.kind {
+                    Kind::Explicit => "explicit.exemplars".to_owned(),
+                    Kind::Topic(i) => format!("topics.{}.exemplars", topics.topics[i].name),
+                };
+                return Err((
+                    field,
+                    format!(
+                        "method \"classifier\" needs at least {MIN_EXAMPLES} examples per kind \
+                         (there are {}), or use method \"nearest\"",
+                        k.sentences.len()
+                    ),
+                ));
+            }
+        }
         Ok(Self {
             kinds,
             near_misses,
-            margin: matching.embedding_margin,
+            method,
         })
     }
 
@@ -114,36 +255,80 @@ impl MeaningRules {
             .collect()
     }
 
-    /// Splits the vectors of [`MeaningRules::sentences`] back into their groups.
-    pub(crate) fn vectors(&self, all: Vec<Vec<f32>>) -> Vectors {
+    /// Splits the vectors of [`MeaningRules::sentences`] back into their groups, and trains
+    /// the classifier on them (method `classifier`; CPU-bound: call off the async workers).
+    pub(crate) fn vectors(&self, all: Vec<Vec<f32>>) -> Result<Vectors, String> {
         let mut all = all.into_iter();
-        Vectors {
-            kinds: self
-                .kinds
-                .iter()
-                .map(|k| all.by_ref().take(k.sentences.len()).collect())
-                .collect(),
-            near_misses: all.collect(),
+        let kinds: Vec<Vec<Vec<f32>>> = self
+            .kinds
+            .iter()
+            .map(|k| all.by_ref().take(k.sentences.len()).collect())
+            .collect();
+        let near_misses: Vec<Vec<f32>> = all.collect();
+        let classifier = match self.method {
+            Method::Classifier { .. } if !kinds.is_empty() => {
+                let classes: Vec<&[Vec<f32>]> = std::iter::once(near_misses.as_slice())
+                    .chain(kinds.iter().map(Vec::as_slice))
+                    .collect();
+                Some(Classifier::train(&classes)?)
+            }
+            _ => None,
+        };
+        Ok(Vectors {
+            kinds,
+            near_misses,
+            classifier,
+        })
+    }
+
+    /// The kinds `message` (a unit vector) is recognised as, each with its score: the closest
+    /// example's similarity (`nearest`), or the probability that the message is not routine
+    /// (`classifier`).
+    pub(crate) fn hits(&self, message: &[f32], vectors: &Vectors) -> Vec<(Kind, f32)> {
+        match (self.method, &vectors.classifier) {
+            (Method::Classifier { confidence }, Some(classifier)) => {
+                let p = classifier.probabilities(message);
+                let routine = p.first().copied().unwrap_or(1.0);
+                let likeliest = p
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(class, _)| class - 1);
+                match likeliest {
+                    Some(i) if 1.0 - routine >= confidence => {
+                        vec![(self.kinds[i].kind, 1.0 - routine)]
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            (Method::Classifier { .. }, None) => Vec::new(),
+            (Method::Nearest { margin }, _) => {
+                let closest = |vs: &[Vec<f32>]| {
+                    vs.iter()
+                        .map(|v| warmline_domain::embed::dot(message, v))
+                        .fold(f32::MIN, f32::max)
+                };
+                let near_miss = closest(&vectors.near_misses);
+                self.kinds
+                    .iter()
+                    .zip(&vectors.kinds)
+                    .filter_map(|(k, vs)| {
+                        let best = closest(vs);
+                        (best >= k.similarity && best >= near_miss + margin)
+                            .then_some((k.kind, best))
+                    })
+                    .collect()
+            }
         }
     }
 
-    /// The kinds `message` (a unit vector) is recognised as, each with its closest example's
-    /// similarity.
-    pub(crate) fn hits(&self, message: &[f32], vectors: &Vectors) -> Vec<(Kind, f32)> {
-        let closest = |vs: &[Vec<f32>]| {
-            vs.iter()
-                .map(|v| warmline_domain::embed::dot(message, v))
-                .fold(f32::MIN, f32::max)
-        };
-        let near_miss = closest(&vectors.near_misses);
-        self.kinds
-            .iter()
-            .zip(&vectors.kinds)
-            .filter_map(|(k, vs)| {
-                let best = closest(vs);
-                (best >= k.similarity && best >= near_miss + self.margin).then_some((k.kind, best))
-            })
-            .collect()
+    /// How a hit with `score` is explained in a decision's reasons.
+    pub(crate) fn describe(&self, score: f32) -> String {
+        match self.method {
+            Method::Nearest { .. } => format!("similar to an example ({score:.2})"),
+            Method::Classifier { .. } => format!("recognised by meaning ({score:.2})"),
+        }
     }
 }
 
@@ -171,7 +356,7 @@ mod tests {
                 },
             ],
             near_misses: vec!["d".into()],
-            margin,
+            method: Method::Nearest { margin },
         }
     }
 
@@ -184,12 +369,14 @@ mod tests {
     fn a_kind_needs_its_similarity_and_the_margin_over_near_misses() {
         let r = rules(0.05);
         assert_eq!(r.sentences(), ["a", "b", "c", "d"]);
-        let v = r.vectors(vec![
-            unit(1.0, 0.0),
-            unit(0.0, 1.0),
-            unit(1.0, 1.0),
-            unit(-1.0, 1.0),
-        ]);
+        let v = r
+            .vectors(vec![
+                unit(1.0, 0.0),
+                unit(0.0, 1.0),
+                unit(1.0, 1.0),
+                unit(-1.0, 1.0),
+            ])
+            .unwrap();
         assert_eq!(v.kinds.len(), 2);
         assert_eq!(v.kinds[1].len(), 2);
         assert_eq!(v.near_misses.len(), 1);
@@ -213,5 +400,57 @@ mod tests {
             hits.iter().map(|h| h.0).collect::<Vec<_>>(),
             [Kind::Topic(3)]
         );
+    }
+
+    /// Points on the unit circle around `degrees`, a few degrees apart.
+    fn around(degrees: f32, n: usize) -> Vec<Vec<f32>> {
+        (0..n)
+            .map(|i| {
+                let a = (degrees + i as f32 * 4.0 - n as f32 * 2.0).to_radians();
+                vec![a.cos(), a.sin()]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_classifier_learns_the_kinds_from_their_examples_and_routine_from_near_misses() {
+        let r = MeaningRules {
+            kinds: vec![
+                Examples {
+                    kind: Kind::Explicit,
+                    sentences: vec!["x".into(); 8],
+                    similarity: 0.5,
+                },
+                Examples {
+                    kind: Kind::Topic(2),
+                    sentences: vec!["y".into(); 8],
+                    similarity: 0.5,
+                },
+            ],
+            near_misses: vec!["z".into(); 16],
+            method: Method::Classifier { confidence: 0.8 },
+        };
+        // Asks for a person near 0 degrees, the topic near 90, routine near 200.
+        let mut all = around(0.0, 8);
+        all.extend(around(90.0, 8));
+        all.extend(around(200.0, 16));
+        let v = r.vectors(all).unwrap();
+        let at = |deg: f32| {
+            let a = deg.to_radians();
+            r.hits(&[a.cos(), a.sin()], &v)
+        };
+        let ask = at(3.0);
+        assert_eq!(ask.len(), 1, "{ask:?}");
+        assert_eq!(ask[0].0, Kind::Explicit);
+        assert!(ask[0].1 >= 0.8, "{ask:?}");
+        assert_eq!(at(85.0)[0].0, Kind::Topic(2));
+        assert!(
+            at(205.0).is_empty(),
+            "routine is not recognised as anything"
+        );
+        // Between a kind and routine the classifier is unsure: below the confidence.
+        let unsure = at(145.0);
+        assert!(unsure.is_empty(), "{unsure:?}");
+        assert_eq!(r.describe(0.912), "recognised by meaning (0.91)");
     }
 }

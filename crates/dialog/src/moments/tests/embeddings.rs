@@ -58,9 +58,12 @@ async fn with_an_embedder_topics_are_also_recognised_by_meaning_and_examples_emb
     // No phrase covers this; it shares most words with a fraud example.
     let text = "there are charges on my account that nobody here made";
     assert!(!say(text).fired("high_stakes:fraud"));
-    // The bag-of-words fake is cruder than a sentence model: accept a lower similarity.
+    // The bag-of-words fake is cruder than a sentence model: nearest example, with a lower
+    // similarity.
     let text_policy = include_str!("../../../../../knowledge/policy/moments.toml");
-    let edited = text_policy.replace("embedding_similarity = 0.50", "embedding_similarity = 0.6");
+    let edited = text_policy
+        .replace("method = \"classifier\"", "method = \"nearest\"")
+        .replace("embedding_similarity = 0.50", "embedding_similarity = 0.6");
     assert_ne!(edited, text_policy);
     let policy = Policy::from_toml(&edited, "edited").unwrap();
     let words = Arc::new(Words::default());
@@ -100,15 +103,30 @@ async fn a_failing_embedder_falls_back_to_phrases() {
     assert!(d.escalate && d.fired("high_stakes:fraud"));
 }
 
-/// A policy whose only meaning examples are the given ones (phrases as shipped).
+/// A policy whose only meaning examples are the given ones (phrases as shipped), matched by
+/// nearest example with `margin`.
 fn with_examples(explicit: &[&str], fraud: &[&str], near: &[&str], margin: f32) -> Policy {
+    Policy::from_toml(
+        &examples_policy(
+            explicit,
+            fraud,
+            near,
+            &format!("method = \"nearest\"\nembedding_margin = {margin}"),
+        ),
+        "test",
+    )
+    .unwrap()
+}
+
+/// The text of such a policy, with `method` lines in `[matching]`.
+fn examples_policy(explicit: &[&str], fraud: &[&str], near: &[&str], method: &str) -> String {
     let list = |xs: &[&str]| {
         xs.iter()
             .map(|x| format!("{x:?}"))
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let text = format!(
+    format!(
         r#"
 [decision]
 threshold = 1.0
@@ -140,7 +158,7 @@ lookback = 3
 hypothetical = ["if"]
 hypothetical_window = 3
 embedding_similarity = 0.3
-embedding_margin = {margin}
+{method}
 near_misses = [{}]
 [[topics]]
 name = "fraud"
@@ -156,8 +174,7 @@ to = "09:00"
         list(explicit),
         list(near),
         list(fraud)
-    );
-    Policy::from_toml(&text, "test").unwrap()
+    )
 }
 
 #[tokio::test]
@@ -205,10 +222,11 @@ fn a_bad_margin_or_an_empty_example_is_refused_with_its_field() {
     let text = include_str!("../../../../../knowledge/policy/moments.toml");
     for (from, to, field) in [
         (
-            "embedding_margin = 0.12",
-            "embedding_margin = 1.5",
+            "method = \"classifier\"",
+            "method = \"nearest\"\nembedding_margin = 1.5",
             "matching.embedding_margin",
         ),
+        ("confidence = 0.", "confidence = 1.", "matching.confidence"),
         (
             "exemplars = [\n    \"get me a human\",",
             "exemplars = [\n    \" \",",
@@ -222,4 +240,96 @@ fn a_bad_margin_or_an_empty_example_is_refused_with_its_field() {
             .to_string();
         assert!(err.contains(field), "{err}");
     }
+}
+
+#[test]
+fn the_classifier_needs_near_misses_and_enough_examples_per_kind() {
+    let asks = [
+        "put me through to someone",
+        "a human please",
+        "can i speak to staff",
+    ];
+    let fraud = [
+        "charges i never made",
+        "my card was stolen",
+        "someone is in my account",
+    ];
+    let classifier = "method = \"classifier\"\nconfidence = 0.8";
+    let err = |explicit: &[&str], fraud: &[&str], near: &[&str]| {
+        Policy::from_toml(&examples_policy(explicit, fraud, near, classifier), "test")
+            .err()
+            .map(|e| e.to_string())
+    };
+    let one = ["where is my order"];
+    let msg = err(&asks, &fraud, &one).expect("one near miss is too few");
+    assert!(
+        msg.contains("matching.near_misses") && msg.contains("at least 20"),
+        "{msg}"
+    );
+    let many = ["where is my order"; 20];
+    assert_eq!(err(&asks, &fraud, &many), None);
+    let msg = err(&asks, &fraud[..1], &many).expect("one fraud example is too few");
+    assert!(msg.contains("topics.fraud.exemplars"), "{msg}");
+    assert!(
+        msg.contains("method \"nearest\""),
+        "names the way out: {msg}"
+    );
+}
+
+#[tokio::test]
+async fn the_classifier_recognises_a_kind_by_meaning_and_keeps_routine_questions_out() {
+    let asks = [
+        "want proper handling upstairs pronto",
+        "escalate upstairs to proper staff",
+        "proper staff handling wanted pronto",
+    ];
+    let fraud = [
+        "strange purchases appeared on my juniper statement",
+        "unknown purchases showed on statement",
+        "statement shows purchases i never made",
+    ];
+    let near: Vec<String> = (0..24)
+        .map(|i| {
+            format!(
+                "which purchases appear on my juniper statement first {}",
+                ["delivery", "returns", "sizes", "colours"][i % 4]
+            )
+        })
+        .collect();
+    let near: Vec<&str> = near.iter().map(String::as_str).collect();
+    let policy = Policy::from_toml(
+        &examples_policy(
+            &asks,
+            &fraud,
+            &near,
+            "method = \"classifier\"\nconfidence = 0.6",
+        ),
+        "test",
+    )
+    .unwrap();
+    let detector = Detector::new(policy, Some(Arc::new(Words::default())));
+    let d = detector
+        .assess(&Context::new(
+            "strange unknown purchases never made",
+            Channel::Web,
+        ))
+        .await;
+    assert!(d.fired("high_stakes:fraud"), "{d}");
+    assert!(
+        d.signals
+            .iter()
+            .any(|s| s.detail.contains("recognised by meaning")),
+        "{d}"
+    );
+    let d = detector
+        .assess(&Context::new(
+            "which purchases appear first on the statement",
+            Channel::Web,
+        ))
+        .await;
+    assert!(!d.escalate, "{d}");
+    let d = detector
+        .assess(&Context::new("proper staff upstairs pronto", Channel::Web))
+        .await;
+    assert!(d.fired("explicit_request"), "{d}");
 }
