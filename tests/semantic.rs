@@ -194,10 +194,10 @@ async fn passage_vectors_are_cached_so_only_changed_passages_are_embedded() {
 }
 
 /// The moment-of-truth detector with the real MiniLM: asks for a person and topics also
-/// recognised by meaning (the policy's examples against its near misses, at its calibrated
-/// similarity and margin). Meaning lifts recall past the phrases-only floors (eval_set.rs) at
-/// a bounded cost in precision; these floors sit just under the figures in benches/RESULTS.md
-/// (test: precision 0.905, recall 0.868, must-escalate 192/223 = 0.861; dev 0.953 / 0.982).
+/// recognised by meaning (the policy's classifier, trained on its examples and near misses).
+/// Meaning lifts recall past the phrases-only floors (eval_set.rs) at a bounded cost in
+/// precision; these floors sit just under the figures in benches/RESULTS.md (test: precision
+/// 0.903, recall 0.928, must-escalate 262/283 = 0.926; dev 0.953 / 0.996).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_moments_detector_with_embeddings_keeps_its_floors() {
     use warmline_dialog::moments::eval::{EvalSet, Split, evaluate};
@@ -209,8 +209,8 @@ async fn the_moments_detector_with_embeddings_keeps_its_floors() {
     let test = report.counts(Some(Split::Test));
     let (must_hit, must_all) = report.must_recall(Some(Split::Test));
     assert!(test.precision() >= 0.89, "{report}");
-    assert!(test.recall() >= 0.85, "{report}");
-    assert!(must_hit as f64 / must_all as f64 >= 0.85, "{report}");
+    assert!(test.recall() >= 0.91, "{report}");
+    assert!(must_hit as f64 / must_all as f64 >= 0.91, "{report}");
     let dev = report.counts(Some(Split::Dev));
-    assert!(dev.precision() >= 0.94 && dev.recall() >= 0.97, "{report}");
+    assert!(dev.precision() >= 0.94 && dev.recall() >= 0.99, "{report}");
 }

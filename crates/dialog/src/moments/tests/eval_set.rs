@@ -104,10 +104,10 @@ async fn full_report() {
     );
 }
 
-/// A floor a little under the scores measured with phrases only (test: fresh batches 4, 6
-/// and 7 included, precision 0.937, recall 0.756, must-escalate recall 160/223 = 0.717; dev,
-/// batch 5 included, precision 0.990, recall 0.902; see benches/RESULTS.md): fails when the
-/// phrases or the policy regress. The floors came down on 2026-12-06 only because fresh
+/// A floor a little under the scores measured with phrases only (test: fresh batches 4, 6,
+/// 7 and 8 included, precision 0.939, recall 0.723, must-escalate recall 192/283 = 0.678;
+/// dev, batch 5 included, precision 0.990, recall 0.902; see benches/RESULTS.md): fails when
+/// the phrases or the policy regress. The floors came down on 2026-12-06 only because fresh
 /// batches of unseen phrasings joined both splits, not because the phrases changed. With the
 /// embedder, meaning lifts them (tests/semantic.rs).
 #[tokio::test]
@@ -123,13 +123,13 @@ async fn the_detector_holds_its_measured_scores() {
         shown()
     );
     assert!(
-        test.recall() >= 0.74,
+        test.recall() >= 0.71,
         "test recall {:.3}\n{}",
         test.recall(),
         shown()
     );
     assert!(
-        must as f64 >= 0.70 * musts as f64,
+        must as f64 >= 0.66 * musts as f64,
         "test must-escalate {must}/{musts}\n{}",
         shown()
     );
@@ -139,7 +139,10 @@ async fn the_detector_holds_its_measured_scores() {
         "dev {dev:?}\n{}",
         shown()
     );
-    // Every escalated positive escalated for the reason its label expects.
+    // Escalated positives escalate for the reason their label expects, all but a few: a VIP
+    // or gold customer's lower threshold, or a failed journey step, can hand over a message
+    // whose topic no phrase caught (batch 8: fs-03, fs-58, fs-75), which is right, but for
+    // another reason.
     let (hit, tps) = report.reason_hits(None);
-    assert_eq!(hit, tps, "{}", shown());
+    assert!(hit * 100 >= tps * 99, "reasons {hit}/{tps}\n{}", shown());
 }
