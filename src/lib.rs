@@ -246,7 +246,10 @@ impl Warmline {
             None
         };
         dialog = dialog
-            .with_moments(Detector::new(policy, settings.embedder.clone()))
+            .with_moments(
+                Detector::new(policy, settings.embedder.clone())
+                    .with_example_cache(&settings.data_dir.join("embeddings")),
+            )
             .with_handoffs(handoffs.clone())
             .with_crm(Arc::new(crm))
             .with_journeys(journey_library, store.clone());

@@ -2,6 +2,7 @@
 
 use super::Context;
 use super::decision::{Decision, Reason, Route, Signal};
+use super::example_cache::ExampleCache;
 use super::policy::Policy;
 use super::signals::failure::experience_critical;
 use super::signals::meaning::{Kind, Vectors, for_meaning};
@@ -22,6 +23,8 @@ pub struct Detector {
     embedder: Option<Arc<dyn Embedder>>,
     /// The policy's example sentences and near misses, embedded once (first use or warm-up).
     examples: OnceCell<Vectors>,
+    /// Where their vectors are kept between starts, if anywhere.
+    cache: Option<ExampleCache>,
 }
 
 impl Detector {
@@ -32,7 +35,18 @@ impl Detector {
             policy: Arc::new(policy),
             embedder,
             examples: OnceCell::new(),
+            cache: None,
         }
+    }
+
+    /// Keeps the embedded example sentences in `dir` (`moments-<model id>.bin`), so a restart
+    /// embeds only what the policy added since. Without an embedder, does nothing.
+    pub fn with_example_cache(mut self, dir: &std::path::Path) -> Self {
+        self.cache = self
+            .embedder
+            .as_ref()
+            .map(|e| ExampleCache::new(dir, e.model_id()));
+        self
     }
 
     pub fn policy(&self) -> &Policy {
@@ -74,12 +88,32 @@ impl Detector {
         self.examples
             .get_or_try_init(|| async {
                 let started = std::time::Instant::now();
+                let sentences = rules.sentences();
+                let mut all = match &self.cache {
+                    Some(cache) => {
+                        let (cache, texts) = (cache.clone(), sentences.clone());
+                        let dims = embedder.dimensions();
+                        tokio::task::spawn_blocking(move || cache.load(&texts, dims))
+                            .await
+                            .unwrap_or_else(|_| vec![None; sentences.len()])
+                    }
+                    None => vec![None; sentences.len()],
+                };
+                let missing: Vec<usize> = (0..all.len()).filter(|&i| all[i].is_none()).collect();
                 // In small batches, so customers' questions embedded meanwhile (the server is
                 // already answering) wait for one batch at most, not for all of them.
-                let mut all = Vec::new();
-                let sentences = rules.sentences();
-                for batch in sentences.chunks(WARM_UP_BATCH) {
-                    all.extend(embedder.embed(batch.to_vec()).await?);
+                for batch in missing.chunks(WARM_UP_BATCH) {
+                    let texts = batch.iter().map(|&i| sentences[i].clone()).collect();
+                    for (&i, v) in batch.iter().zip(embedder.embed(texts).await?) {
+                        all[i] = Some(v);
+                    }
+                }
+                let all: Vec<Vec<f32>> = all.into_iter().map(Option::unwrap_or_default).collect();
+                if let Some(cache) = &self.cache
+                    && !missing.is_empty()
+                {
+                    let (cache, texts, vectors) = (cache.clone(), sentences.clone(), all.clone());
+                    tokio::task::spawn_blocking(move || cache.store(&texts, &vectors));
                 }
                 let embedded_ms = started.elapsed().as_millis() as u64;
                 // Training the classifier takes a moment of CPU: not on an async worker.
@@ -94,6 +128,7 @@ impl Detector {
                     })?;
                 tracing::info!(
                     sentences = sentences.len(),
+                    embedded = missing.len(),
                     embedded_ms,
                     trained_ms = started.elapsed().as_millis() as u64 - embedded_ms,
                     "moment-of-truth examples embedded"

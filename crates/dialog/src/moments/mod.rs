@@ -29,6 +29,7 @@
 pub mod decision;
 mod detector;
 pub mod eval;
+mod example_cache;
 mod lexicon;
 pub(crate) mod pattern;
 pub mod policy;

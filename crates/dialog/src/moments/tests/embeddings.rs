@@ -333,3 +333,69 @@ async fn the_classifier_recognises_a_kind_by_meaning_and_keeps_routine_questions
         .await;
     assert!(d.fired("explicit_request"), "{d}");
 }
+
+#[tokio::test]
+async fn a_restart_embeds_only_the_examples_the_policy_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let asks = [
+        "put me through to someone",
+        "a human please",
+        "can i speak to staff",
+    ];
+    let fraud = [
+        "charges i never made",
+        "my card was stolen",
+        "someone is in my account",
+    ];
+    let near: Vec<String> = (0..24)
+        .map(|i| format!("where is my order number {i}"))
+        .collect();
+    let near: Vec<&str> = near.iter().map(String::as_str).collect();
+    let text = examples_policy(&asks, &fraud, &near, "method = \"classifier\"");
+    let start = |text: &str| {
+        let words = Arc::new(Words::default());
+        let detector = Detector::new(
+            Policy::from_toml(text, "test").unwrap(),
+            Some(words.clone()),
+        )
+        .with_example_cache(dir.path());
+        (detector, words)
+    };
+    let (first, words) = start(&text);
+    first.warm_up().await.unwrap();
+    assert_eq!(
+        words.calls.load(Ordering::SeqCst),
+        1,
+        "30 sentences: one batch"
+    );
+    let said = Context::new("there are charges i never made on my card", Channel::Web);
+    let before = first.assess(&said).await;
+    // The file is written in the background.
+    let file = dir.path().join("moments-words.bin");
+    for _ in 0..100 {
+        if file.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(file.exists());
+
+    let (again, words) = start(&text);
+    again.warm_up().await.unwrap();
+    assert_eq!(
+        words.calls.load(Ordering::SeqCst),
+        0,
+        "every vector came from the file"
+    );
+    assert_eq!(again.assess(&said).await.to_string(), before.to_string());
+
+    // One more example: only it is embedded.
+    let edited = text.replace(
+        "\"my card was stolen\"",
+        "\"my card was stolen\", \"a stranger bought things with my card\"",
+    );
+    assert_ne!(edited, text);
+    let (edited, words) = start(&edited);
+    edited.warm_up().await.unwrap();
+    assert_eq!(words.calls.load(Ordering::SeqCst), 1);
+}
