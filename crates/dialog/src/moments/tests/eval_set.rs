@@ -55,7 +55,8 @@ fn the_set_is_large_balanced_and_both_splits_cover_every_category() {
     assert!(set.len() >= 330, "{}", set.len());
     let positives = set.items.iter().filter(|i| i.escalate).count();
     let share = positives as f64 / set.len() as f64;
-    assert!((0.35..=0.45).contains(&share), "{share}");
+    // The fresh batches are half positives (60 must-escalate of 130): the share creeps up.
+    assert!((0.35..=0.47).contains(&share), "{share}");
     let dev = set.items.iter().filter(|i| i.split == Split::Dev).count();
     assert!(
         dev * 5 >= set.len() * 2 && dev * 5 <= set.len() * 3,
@@ -105,11 +106,11 @@ async fn full_report() {
 }
 
 /// A floor a little under the scores measured with phrases only (test: fresh batches 4, 6,
-/// 7 and 8 included, precision 0.939, recall 0.723, must-escalate recall 192/283 = 0.678;
-/// dev, batch 5 included, precision 0.990, recall 0.902; see benches/RESULTS.md): fails when
-/// the phrases or the policy regress. The floors came down on 2026-12-06 only because fresh
-/// batches of unseen phrasings joined both splits, not because the phrases changed. With the
-/// embedder, meaning lifts them (tests/semantic.rs).
+/// 7 and 9 included, precision 0.934, recall 0.704, must-escalate recall 188/283 = 0.664;
+/// dev, batches 5 and 8 included, precision 0.984, recall 0.828; see benches/RESULTS.md):
+/// fails when the phrases or the policy regress. The floors came down on 2026-12-06 only
+/// because fresh batches of unseen phrasings joined both splits, not because the phrases
+/// changed. With the embedder, meaning lifts them (tests/semantic.rs).
 #[tokio::test]
 async fn the_detector_holds_its_measured_scores() {
     let report = evaluate(&detector(), &eval_set()).await;
@@ -123,25 +124,25 @@ async fn the_detector_holds_its_measured_scores() {
         shown()
     );
     assert!(
-        test.recall() >= 0.71,
+        test.recall() >= 0.69,
         "test recall {:.3}\n{}",
         test.recall(),
         shown()
     );
     assert!(
-        must as f64 >= 0.66 * musts as f64,
+        must as f64 >= 0.65 * musts as f64,
         "test must-escalate {must}/{musts}\n{}",
         shown()
     );
     let dev = report.counts(Some(Split::Dev));
     assert!(
-        dev.precision() >= 0.98 && dev.recall() >= 0.89,
+        dev.precision() >= 0.97 && dev.recall() >= 0.81,
         "dev {dev:?}\n{}",
         shown()
     );
     // Escalated positives escalate for the reason their label expects, all but a few: a VIP
     // or gold customer's lower threshold, or a failed journey step, can hand over a message
-    // whose topic no phrase caught (batch 8: fs-03, fs-58, fs-75), which is right, but for
+    // whose topic no phrase caught (fs-03, fs-58, fs-75), which is right, but for
     // another reason.
     let (hit, tps) = report.reason_hits(None);
     assert!(hit * 100 >= tps * 99, "reasons {hit}/{tps}\n{}", shown());
