@@ -443,6 +443,11 @@ pub struct EvalArgs {
         default_value = "knowledge/policy/moments.toml"
     )]
     pub policy: PathBuf,
+
+    /// With --moments: the data dir whose `embeddings/` keeps the policy's embedded example
+    /// sentences between runs (the server's cache, so runs after a start are quick).
+    #[arg(long, env = "WARMLINE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -357,7 +357,8 @@ async fn eval_moments(args: EvalArgs) -> anyhow::Result<()> {
     } else {
         "phrases only"
     };
-    let detector = Detector::new(policy, embedder);
+    let detector =
+        Detector::new(policy, embedder).with_example_cache(&args.data_dir.join("embeddings"));
     let report = eval::evaluate(&detector, &set).await;
     say!(
         "moment-of-truth detector on {} ({}; policy {})\n{report}",
