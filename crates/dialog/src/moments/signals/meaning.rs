@@ -14,7 +14,7 @@
 //! catches the wordings no phrase list foresaw.
 
 use super::super::policy::raw::{RawExplicit, RawMatching, RawMethod};
-use super::super::text::{drop_quoted, fold};
+use super::super::text::fold;
 use super::topics::TopicRules;
 
 /// What a group of example sentences stands for.
@@ -332,9 +332,12 @@ impl MeaningRules {
     }
 }
 
-/// A message or example as it is embedded: folded, short quotes dropped (as phrases see it).
+/// A message or example as it is embedded: folded. Unlike phrases, meaning keeps quoted
+/// words: a quoted screen ("it just shows 'account frozen, contact us'") can be the whole
+/// point, and the classifier's near misses already keep mentions ("what does 'chargeback'
+/// mean") routine. Measured on dev: precision 0.953 -> 0.962 at the same recall.
 pub(crate) fn for_meaning(text: &str) -> String {
-    drop_quoted(&fold(text))
+    fold(text)
 }
 
 #[cfg(test)]
