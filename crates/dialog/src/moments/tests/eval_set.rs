@@ -106,7 +106,7 @@ async fn full_report() {
 }
 
 /// A floor a little under the scores measured with phrases only (test: fresh batches 4, 6,
-/// 7 and 9 included, precision 0.934, recall 0.704, must-escalate recall 188/283 = 0.664;
+/// 7, 9 and 10 included, precision 0.934, recall 0.665, must-escalate recall 216/343 = 0.630;
 /// dev, batches 5 and 8 included, precision 0.984, recall 0.828; see benches/RESULTS.md):
 /// fails when the phrases or the policy regress. The floors came down on 2026-12-06 only
 /// because fresh batches of unseen phrasings joined both splits, not because the phrases
@@ -124,13 +124,13 @@ async fn the_detector_holds_its_measured_scores() {
         shown()
     );
     assert!(
-        test.recall() >= 0.69,
+        test.recall() >= 0.65,
         "test recall {:.3}\n{}",
         test.recall(),
         shown()
     );
     assert!(
-        must as f64 >= 0.65 * musts as f64,
+        must as f64 >= 0.61 * musts as f64,
         "test must-escalate {must}/{musts}\n{}",
         shown()
     );
