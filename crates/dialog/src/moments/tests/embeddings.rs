@@ -242,18 +242,21 @@ fn a_bad_margin_or_an_empty_example_is_refused_with_its_field() {
     }
 }
 
+/// The fewest examples per kind the classifier takes.
+const FEW_ASKS: [&str; 3] = [
+    "put me through to someone",
+    "a human please",
+    "can i speak to staff",
+];
+const FEW_FRAUD: [&str; 3] = [
+    "charges i never made",
+    "my card was stolen",
+    "someone is in my account",
+];
+
 #[test]
 fn the_classifier_needs_near_misses_and_enough_examples_per_kind() {
-    let asks = [
-        "put me through to someone",
-        "a human please",
-        "can i speak to staff",
-    ];
-    let fraud = [
-        "charges i never made",
-        "my card was stolen",
-        "someone is in my account",
-    ];
+    let (asks, fraud) = (FEW_ASKS, FEW_FRAUD);
     let classifier = "method = \"classifier\"\nconfidence = 0.8";
     let err = |explicit: &[&str], fraud: &[&str], near: &[&str]| {
         Policy::from_toml(&examples_policy(explicit, fraud, near, classifier), "test")
@@ -337,16 +340,7 @@ async fn the_classifier_recognises_a_kind_by_meaning_and_keeps_routine_questions
 #[tokio::test]
 async fn a_restart_embeds_only_the_examples_the_policy_added() {
     let dir = tempfile::tempdir().unwrap();
-    let asks = [
-        "put me through to someone",
-        "a human please",
-        "can i speak to staff",
-    ];
-    let fraud = [
-        "charges i never made",
-        "my card was stolen",
-        "someone is in my account",
-    ];
+    let (asks, fraud) = (FEW_ASKS, FEW_FRAUD);
     let near: Vec<String> = (0..24)
         .map(|i| format!("where is my order number {i}"))
         .collect();
