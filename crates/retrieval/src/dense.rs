@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
+use warmline_domain::embed::records;
 use warmline_domain::{Audience, Embedder, SearchHit, SearchQuery};
 
 /// Passages embedded per call to the model (its thread batches further).
@@ -302,7 +303,7 @@ impl VectorCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cache),
             Err(e) => return Err(cache_error(path, e)),
         };
-        let record = 32 + dims * 4;
+        let record = records::len(dims);
         let whole = bytes.len() - bytes.len() % record;
         if whole != bytes.len() {
             // A torn last record (a crash while appending): cut it off so that appends stay
@@ -315,12 +316,7 @@ impl VectorCache {
                 .map_err(|e| cache_error(path, e))?;
         }
         for chunk in bytes.chunks_exact(record) {
-            let mut key = [0u8; 32];
-            key.copy_from_slice(&chunk[..32]);
-            let vector = chunk[32..]
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
+            let (key, vector) = records::decode(chunk);
             cache.map.insert(key, vector);
             cache.records_on_disk += 1;
         }
@@ -354,9 +350,9 @@ impl VectorCache {
             let keep: std::collections::HashSet<&Key> = live.iter().collect();
             self.map.retain(|k, _| keep.contains(k));
             let tmp = path.with_extension("bin.tmp");
-            let mut out = Vec::with_capacity(self.map.len() * (32 + self.dims * 4));
+            let mut out = Vec::with_capacity(self.map.len() * records::len(self.dims));
             for (key, vector) in &self.map {
-                encode(&mut out, key, vector);
+                records::encode(&mut out, key, vector);
             }
             std::fs::write(&tmp, &out).map_err(|e| cache_error(&tmp, e))?;
             std::fs::rename(&tmp, &path).map_err(|e| cache_error(&path, e))?;
@@ -373,7 +369,7 @@ impl VectorCache {
         let mut out = Vec::new();
         for key in &self.pending {
             if let Some(vector) = self.map.get(key) {
-                encode(&mut out, key, vector);
+                records::encode(&mut out, key, vector);
             }
         }
         let mut file = std::fs::OpenOptions::new()
@@ -385,13 +381,6 @@ impl VectorCache {
         self.records_on_disk += self.pending.len();
         self.pending.clear();
         Ok(())
-    }
-}
-
-fn encode(out: &mut Vec<u8>, key: &Key, vector: &[f32]) {
-    out.extend_from_slice(key);
-    for x in vector {
-        out.extend_from_slice(&x.to_le_bytes());
     }
 }
 

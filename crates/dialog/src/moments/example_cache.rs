@@ -1,8 +1,9 @@
 //! The policy's example sentences, embedded, kept on disk between starts
 //! (`DATA/embeddings/moments-<model id>.bin`): a restart embeds only the sentences an edit of
-//! the policy added. Records are `sha256 of the text (32 bytes) + dims × f32 (little-endian)`;
-//! the file is rewritten whole, holding exactly the current policy's sentences, whenever a
-//! start had to embed one (so removed sentences leave with the next addition).
+//! the policy added. The records are those of the passages' cache
+//! (`warmline_domain::embed::records`); the file is rewritten whole, holding exactly the
+//! current policy's sentences, whenever a start had to embed one (so removed sentences leave
+//! with the next addition).
 //!
 //! It is only a cache: a missing, torn or unreadable file means embedding again, never an
 //! error for the customer.
@@ -10,6 +11,7 @@
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use warmline_domain::embed::records;
 
 type Key = [u8; 32];
 
@@ -46,35 +48,21 @@ impl ExampleCache {
                 return HashMap::new();
             }
         };
-        let record = 32 + dims * 4;
+        let record = records::len(dims);
         if dims == 0 || bytes.len() % record != 0 {
             tracing::warn!(path = %self.path.display(), "moment example cache is torn or of another model; embedding again");
             return HashMap::new();
         }
-        bytes
-            .chunks_exact(record)
-            .map(|chunk| {
-                let mut k = [0u8; 32];
-                k.copy_from_slice(&chunk[..32]);
-                let v = chunk[32..]
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
-                (k, v)
-            })
-            .collect()
+        bytes.chunks_exact(record).map(records::decode).collect()
     }
 
     /// Replaces the file with `texts` and their `vectors` (atomically: a crash leaves the old
     /// file or the new one). A failure is logged and otherwise ignored.
     pub(crate) fn store(&self, texts: &[String], vectors: &[Vec<f32>]) {
-        let mut out =
-            Vec::with_capacity(texts.len() * (32 + vectors.first().map_or(0, Vec::len) * 4));
+        let dims = vectors.first().map_or(0, Vec::len);
+        let mut out = Vec::with_capacity(texts.len() * records::len(dims));
         for (text, vector) in texts.iter().zip(vectors) {
-            out.extend_from_slice(&key(text));
-            for x in vector {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
+            records::encode(&mut out, &key(text), vector);
         }
         let tmp = self.path.with_extension("bin.tmp");
         let written = self
