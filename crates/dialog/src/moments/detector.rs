@@ -109,26 +109,28 @@ impl Detector {
                     }
                 }
                 let all: Vec<Vec<f32>> = all.into_iter().map(Option::unwrap_or_default).collect();
-                if let Some(cache) = &self.cache
-                    && !missing.is_empty()
-                {
-                    let (cache, texts, vectors) = (cache.clone(), sentences.clone(), all.clone());
-                    tokio::task::spawn_blocking(move || cache.store(&texts, &vectors));
-                }
                 let embedded_ms = started.elapsed().as_millis() as u64;
-                // Training the classifier takes a moment of CPU: not on an async worker.
+                let (count, embedded) = (sentences.len(), missing.len());
+                let store = self.cache.clone().filter(|_| embedded > 0);
+                // Writing the cache and training the classifier take a moment: not on an async
+                // worker.
                 let policy = self.policy.clone();
-                let vectors = tokio::task::spawn_blocking(move || policy.meaning.vectors(all))
-                    .await
-                    .map_err(|e| warmline_domain::DomainError::internal(e.to_string()))?
-                    .map_err(|e| {
-                        warmline_domain::DomainError::internal(format!(
-                            "training the moment-of-truth classifier: {e}"
-                        ))
-                    })?;
+                let vectors = tokio::task::spawn_blocking(move || {
+                    if let Some(cache) = store {
+                        cache.store(&sentences, &all);
+                    }
+                    policy.meaning.vectors(all)
+                })
+                .await
+                .map_err(|e| warmline_domain::DomainError::internal(e.to_string()))?
+                .map_err(|e| {
+                    warmline_domain::DomainError::internal(format!(
+                        "training the moment-of-truth classifier: {e}"
+                    ))
+                })?;
                 tracing::info!(
-                    sentences = sentences.len(),
-                    embedded = missing.len(),
+                    sentences = count,
+                    embedded,
                     embedded_ms,
                     trained_ms = started.elapsed().as_millis() as u64 - embedded_ms,
                     "moment-of-truth examples embedded"
@@ -138,7 +140,8 @@ impl Detector {
             .await
     }
 
-    /// What the message is recognised as by meaning, with the closest example's similarity.
+    /// What the message is recognised as by meaning, each kind with its score (see
+    /// `MeaningRules::hits`).
     async fn meaning_hits(
         &self,
         ctx: &Context,

@@ -63,13 +63,18 @@ const ALPHA: f64 = 1.0 / 16.0;
 /// L-BFGS iterations at most; a few hundred sentences converge in far fewer.
 const MAX_ITERATIONS: u64 = 1_000;
 
-/// The embedded example sentences, in the order of [`MeaningRules::kinds`], the near misses,
-/// and the classifier trained on them (method `classifier`).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Vectors {
-    pub kinds: Vec<Vec<Vec<f32>>>,
-    pub near_misses: Vec<Vec<f32>>,
-    pub classifier: Option<Classifier>,
+/// What matching needs from the embedded example sentences.
+#[derive(Debug, Clone)]
+pub(crate) enum Vectors {
+    /// Method `nearest`: the examples' vectors, in the order of [`MeaningRules::kinds`], and
+    /// the near misses'.
+    Nearest {
+        kinds: Vec<Vec<Vec<f32>>>,
+        near_misses: Vec<Vec<f32>>,
+    },
+    /// Method `classifier`: only what it learned from them (the thousands of vectors are not
+    /// kept); none without kinds.
+    Classifier(Option<Classifier>),
 }
 
 /// Multinomial logistic regression: class 0 is routine, class `i + 1` is `kinds[i]`.
@@ -265,19 +270,15 @@ impl MeaningRules {
             .map(|k| all.by_ref().take(k.sentences.len()).collect())
             .collect();
         let near_misses: Vec<Vec<f32>> = all.collect();
-        let classifier = match self.method {
-            Method::Classifier { .. } if !kinds.is_empty() => {
+        Ok(match self.method {
+            Method::Nearest { .. } => Vectors::Nearest { kinds, near_misses },
+            Method::Classifier { .. } if kinds.is_empty() => Vectors::Classifier(None),
+            Method::Classifier { .. } => {
                 let classes: Vec<&[Vec<f32>]> = std::iter::once(near_misses.as_slice())
                     .chain(kinds.iter().map(Vec::as_slice))
                     .collect();
-                Some(Classifier::train(&classes)?)
+                Vectors::Classifier(Some(Classifier::train(&classes)?))
             }
-            _ => None,
-        };
-        Ok(Vectors {
-            kinds,
-            near_misses,
-            classifier,
         })
     }
 
@@ -285,8 +286,8 @@ impl MeaningRules {
     /// example's similarity (`nearest`), or the probability that the message is not routine
     /// (`classifier`).
     pub(crate) fn hits(&self, message: &[f32], vectors: &Vectors) -> Vec<(Kind, f32)> {
-        match (self.method, &vectors.classifier) {
-            (Method::Classifier { confidence }, Some(classifier)) => {
+        match (self.method, vectors) {
+            (Method::Classifier { confidence }, Vectors::Classifier(Some(classifier))) => {
                 let p = classifier.probabilities(message);
                 let routine = p.first().copied().unwrap_or(1.0);
                 let likeliest = p
@@ -302,17 +303,16 @@ impl MeaningRules {
                     _ => Vec::new(),
                 }
             }
-            (Method::Classifier { .. }, None) => Vec::new(),
-            (Method::Nearest { margin }, _) => {
+            (Method::Nearest { margin }, Vectors::Nearest { kinds, near_misses }) => {
                 let closest = |vs: &[Vec<f32>]| {
                     vs.iter()
                         .map(|v| warmline_domain::embed::dot(message, v))
                         .fold(f32::MIN, f32::max)
                 };
-                let near_miss = closest(&vectors.near_misses);
+                let near_miss = closest(near_misses);
                 self.kinds
                     .iter()
-                    .zip(&vectors.kinds)
+                    .zip(kinds)
                     .filter_map(|(k, vs)| {
                         let best = closest(vs);
                         (best >= k.similarity && best >= near_miss + margin)
@@ -320,6 +320,8 @@ impl MeaningRules {
                     })
                     .collect()
             }
+            // No classifier (no kinds), or vectors of the other method: nothing to match.
+            _ => Vec::new(),
         }
     }
 
@@ -380,9 +382,12 @@ mod tests {
                 unit(-1.0, 1.0),
             ])
             .unwrap();
-        assert_eq!(v.kinds.len(), 2);
-        assert_eq!(v.kinds[1].len(), 2);
-        assert_eq!(v.near_misses.len(), 1);
+        let Vectors::Nearest { kinds, near_misses } = &v else {
+            panic!("{v:?}");
+        };
+        assert_eq!(kinds.len(), 2);
+        assert_eq!(kinds[1].len(), 2);
+        assert_eq!(near_misses.len(), 1);
         // Close to "a" (1.00) and to "c" (0.74), far from the near miss (-0.67).
         let hits = r.hits(&unit(1.0, 0.05), &v);
         assert_eq!(
