@@ -180,11 +180,23 @@ impl Stream {
                 let _ = socket.send(Frame::Close(None)).await;
                 break;
             }
+            // In this order: the typing notice is sent before the customer's message is
+            // stored, so when both wait (a quick answer), typing goes out before the answer
+            // rather than after it (a random pick once put it after).
             let step = tokio::select! {
+                biased;
                 changed = closing.changed(), if may_close => {
                     may_close = changed.is_ok();
                     continue;
                 }
+                notice = typing.recv() => match notice {
+                    Ok(id) if id == self.id => {
+                        let frame = json!({"activities": [super::activity::typing(self.id)],
+                                           "watermark": self.watermark.to_string()});
+                        send(&mut socket, &frame).await
+                    }
+                    _ => Ok(()),
+                },
                 received = events.recv() => match received {
                     Received::Event(event) => match *event {
                         Event::Message { message } if message.conversation_id == self.id => {
@@ -195,14 +207,6 @@ impl Stream {
                     // Events were lost: the transcript says what the client lacks.
                     Received::Missed(_) => self.catch_up(&mut socket).await,
                     Received::Closed => break,
-                },
-                notice = typing.recv() => match notice {
-                    Ok(id) if id == self.id => {
-                        let frame = json!({"activities": [super::activity::typing(self.id)],
-                                           "watermark": self.watermark.to_string()});
-                        send(&mut socket, &frame).await
-                    }
-                    _ => Ok(()),
                 },
                 _ = keep_alive.tick() => send_text(&mut socket, String::new()).await,
                 incoming = socket.recv() => match incoming {
