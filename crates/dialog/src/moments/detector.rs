@@ -159,7 +159,7 @@ impl Detector {
         let Some(message) = message.first() else {
             return Ok(Vec::new());
         };
-        let mut hits = rules.hits(message, vectors);
+        let mut hits = rules.hits(&text, message, vectors);
         // A topic inside a hypothetical ("if I close my account...") is a question about it;
         // meaning can't tell where the topic sits, so only an ask for a person survives one.
         if self.policy.topics.hypothetical(&tokens(&text)) {

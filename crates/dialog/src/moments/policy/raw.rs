@@ -113,6 +113,9 @@ pub(crate) struct RawMatching {
     /// `classifier`: least probability that a message is not routine.
     #[serde(default = "default_confidence")]
     pub confidence: f32,
+    /// `classifier`: whether the examples' wording counts beside their vectors.
+    #[serde(default = "default_words")]
+    pub words: bool,
     /// `nearest`: least cosine similarity to an example.
     #[serde(default = "default_similarity")]
     pub embedding_similarity: f32,
@@ -134,6 +137,10 @@ pub(crate) enum RawMethod {
 
 fn default_confidence() -> f32 {
     0.8
+}
+
+fn default_words() -> bool {
+    true
 }
 
 fn default_similarity() -> f32 {

@@ -4,7 +4,8 @@
 //! bot?" beside an ask for a person). Two ways to decide, `matching.method`:
 //!
 //! - `classifier` (the default): a multinomial logistic regression over the embedded examples
-//!   (each kind a class, the pooled near misses the class "routine"), trained once at start.
+//!   and, with `matching.words`, their wording (each kind a class, the pooled near misses the
+//!   class "routine"), trained once at start (see `classifier`).
 //!   A message is recognised as its most likely kind when the probability that it is not
 //!   routine reaches `matching.confidence`.
 //! - `nearest`: a kind fires when one of its examples is close enough (the kind's
@@ -15,6 +16,7 @@
 
 use super::super::policy::raw::{RawExplicit, RawMatching, RawMethod};
 use super::super::text::fold;
+use super::classifier::Classifier;
 use super::topics::TopicRules;
 
 /// What a group of example sentences stands for.
@@ -40,8 +42,8 @@ pub(crate) enum Method {
     /// The closest example decides, past the margin over every near miss.
     Nearest { margin: f32 },
     /// A classifier trained on the examples decides, at this confidence that the message is
-    /// not routine.
-    Classifier { confidence: f32 },
+    /// not routine; with `words`, their wording counts beside their vectors.
+    Classifier { confidence: f32, words: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -57,11 +59,6 @@ pub(crate) struct MeaningRules {
 const MIN_NEAR_MISSES: usize = 20;
 /// Fewest example sentences per kind the classifier accepts.
 const MIN_EXAMPLES: usize = 3;
-/// L2 regularisation of the classifier's weights (`alpha`: the loss is the summed
-/// cross-entropy plus alpha/2 times the squared weights). Chosen on the dev split.
-const ALPHA: f64 = 1.0 / 16.0;
-/// L-BFGS iterations at most; a few hundred sentences converge in far fewer.
-const MAX_ITERATIONS: u64 = 1_000;
 
 /// What matching needs from the embedded example sentences.
 #[derive(Debug, Clone)]
@@ -75,76 +72,6 @@ pub(crate) enum Vectors {
     /// Method `classifier`: only what it learned from them (the thousands of vectors are not
     /// kept); none without kinds.
     Classifier(Option<Classifier>),
-}
-
-/// Multinomial logistic regression: class 0 is routine, class `i + 1` is `kinds[i]`.
-#[derive(Debug, Clone)]
-pub(crate) struct Classifier {
-    /// One row of weights per class.
-    weights: Vec<Vec<f32>>,
-    bias: Vec<f32>,
-}
-
-impl Classifier {
-    /// Trains on `classes[c]`, the vectors of class `c`.
-    fn train(classes: &[&[Vec<f32>]]) -> Result<Self, String> {
-        use linfa::prelude::*;
-        use linfa_logistic::MultiLogisticRegression;
-        let dimensions = classes
-            .iter()
-            .flat_map(|c| c.iter())
-            .map(Vec::len)
-            .next()
-            .ok_or("no example sentences")?;
-        let rows: usize = classes.iter().map(|c| c.len()).sum();
-        let mut records = ndarray::Array2::<f64>::zeros((rows, dimensions));
-        let mut targets = ndarray::Array1::<usize>::zeros(rows);
-        let mut row = 0;
-        for (class, vectors) in classes.iter().enumerate() {
-            for v in *vectors {
-                if v.len() != dimensions {
-                    return Err(format!(
-                        "vectors of {} and {dimensions} dimensions",
-                        v.len()
-                    ));
-                }
-                for (cell, x) in records.row_mut(row).iter_mut().zip(v) {
-                    *cell = f64::from(*x);
-                }
-                targets[row] = class;
-                row += 1;
-            }
-        }
-        let fitted = MultiLogisticRegression::default()
-            .alpha(ALPHA)
-            .max_iterations(MAX_ITERATIONS)
-            .fit(&Dataset::new(records, targets))
-            .map_err(|e| e.to_string())?;
-        // The fitted model orders classes by label; put them back in ours.
-        let params = fitted.params();
-        let intercept = fitted.intercept();
-        let mut weights = vec![vec![0.0; dimensions]; classes.len()];
-        let mut bias = vec![0.0; classes.len()];
-        for (column, &class) in fitted.classes().iter().enumerate() {
-            weights[class] = params.column(column).iter().map(|w| *w as f32).collect();
-            bias[class] = intercept[column] as f32;
-        }
-        Ok(Self { weights, bias })
-    }
-
-    /// The probability of each class for `message`.
-    fn probabilities(&self, message: &[f32]) -> Vec<f32> {
-        let logits: Vec<f32> = self
-            .weights
-            .iter()
-            .zip(&self.bias)
-            .map(|(w, b)| warmline_domain::embed::dot(message, w) + b)
-            .collect();
-        let top = logits.iter().copied().fold(f32::MIN, f32::max);
-        let exp: Vec<f32> = logits.iter().map(|l| (l - top).exp()).collect();
-        let sum: f32 = exp.iter().sum();
-        exp.iter().map(|e| e / sum).collect()
-    }
 }
 
 impl MeaningRules {
@@ -174,6 +101,7 @@ impl MeaningRules {
                 }
                 Method::Classifier {
                     confidence: matching.confidence,
+                    words: matching.words,
                 }
             }
         };
@@ -273,22 +201,35 @@ impl MeaningRules {
         Ok(match self.method {
             Method::Nearest { .. } => Vectors::Nearest { kinds, near_misses },
             Method::Classifier { .. } if kinds.is_empty() => Vectors::Classifier(None),
-            Method::Classifier { .. } => {
-                let classes: Vec<&[Vec<f32>]> = std::iter::once(near_misses.as_slice())
-                    .chain(kinds.iter().map(Vec::as_slice))
+            Method::Classifier { words, .. } => {
+                // Class 0 is routine (the near misses), class i + 1 is kinds[i]; each
+                // sentence's vector with its text, in the order of `sentences()`.
+                let texts = self.sentences();
+                let mut examples = kinds
+                    .iter()
+                    .flatten()
+                    .chain(&near_misses)
+                    .map(Vec::as_slice)
+                    .zip(texts.iter().map(String::as_str));
+                let by_kind: Vec<Vec<(&[f32], &str)>> = kinds
+                    .iter()
+                    .map(|k| examples.by_ref().take(k.len()).collect())
                     .collect();
-                Vectors::Classifier(Some(Classifier::train(&classes)?))
+                let classes: Vec<Vec<(&[f32], &str)>> =
+                    std::iter::once(examples.collect()).chain(by_kind).collect();
+                Vectors::Classifier(Some(Classifier::train(&classes, words)?))
             }
         })
     }
 
-    /// The kinds `message` (a unit vector) is recognised as, each with its score: the closest
-    /// example's similarity (`nearest`), or the probability that the message is not routine
-    /// (`classifier`).
-    pub(crate) fn hits(&self, message: &[f32], vectors: &Vectors) -> Vec<(Kind, f32)> {
+    /// The kinds a message is recognised as, each with its score: the closest example's
+    /// similarity (`nearest`), or the probability that the message is not routine
+    /// (`classifier`). `text` is the message as [`for_meaning`] gives it, `message` its unit
+    /// vector.
+    pub(crate) fn hits(&self, text: &str, message: &[f32], vectors: &Vectors) -> Vec<(Kind, f32)> {
         match (self.method, vectors) {
-            (Method::Classifier { confidence }, Vectors::Classifier(Some(classifier))) => {
-                let p = classifier.probabilities(message);
+            (Method::Classifier { confidence, .. }, Vectors::Classifier(Some(classifier))) => {
+                let p = classifier.probabilities(message, text);
                 let routine = p.first().copied().unwrap_or(1.0);
                 let likeliest = p
                     .iter()
@@ -389,21 +330,21 @@ mod tests {
         assert_eq!(kinds[1].len(), 2);
         assert_eq!(near_misses.len(), 1);
         // Close to "a" (1.00) and to "c" (0.74), far from the near miss (-0.67).
-        let hits = r.hits(&unit(1.0, 0.05), &v);
+        let hits = r.hits("", &unit(1.0, 0.05), &v);
         assert_eq!(
             hits.iter().map(|h| h.0).collect::<Vec<_>>(),
             [Kind::Explicit, Kind::Topic(3)]
         );
         // Halfway between "b" and the near miss (0.92 to both): not past the margin.
-        let hits = r.hits(&unit(-0.383, 0.924), &v);
+        let hits = r.hits("", &unit(-0.383, 0.924), &v);
         assert!(hits.is_empty(), "{hits:?}");
-        let hits = r.hits(&unit(-0.2, 1.0), &v);
+        let hits = r.hits("", &unit(-0.2, 1.0), &v);
         assert_eq!(
             hits.iter().map(|h| h.0).collect::<Vec<_>>(),
             [Kind::Topic(3)]
         );
         // Without a margin the closer kind wins.
-        let hits = rules(0.0).hits(&unit(0.1, 1.0), &v);
+        let hits = rules(0.0).hits("", &unit(0.1, 1.0), &v);
         assert_eq!(
             hits.iter().map(|h| h.0).collect::<Vec<_>>(),
             [Kind::Topic(3)]
@@ -436,7 +377,10 @@ mod tests {
                 },
             ],
             near_misses: vec!["z".into(); 16],
-            method: Method::Classifier { confidence: 0.8 },
+            method: Method::Classifier {
+                confidence: 0.8,
+                words: true,
+            },
         };
         // Asks for a person near 0 degrees, the topic near 90, routine near 200.
         let mut all = around(0.0, 8);
@@ -445,7 +389,7 @@ mod tests {
         let v = r.vectors(all).unwrap();
         let at = |deg: f32| {
             let a = deg.to_radians();
-            r.hits(&[a.cos(), a.sin()], &v)
+            r.hits("", &[a.cos(), a.sin()], &v)
         };
         let ask = at(3.0);
         assert_eq!(ask.len(), 1, "{ask:?}");

@@ -1,6 +1,7 @@
 //! One module per family of signals. Each holds its validated rules (built from the policy
 //! file) and a pure function from the conversation to the signal, if it fires.
 
+pub(crate) mod classifier;
 pub(crate) mod explicit;
 pub(crate) mod failure;
 pub(crate) mod frustration;
