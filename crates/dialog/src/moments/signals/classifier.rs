@@ -79,11 +79,7 @@ impl Wording {
         counts
             .outer_iterator()
             .map(|row| {
-                let norm = row
-                    .iter()
-                    .map(|(_, &c)| (c * c) as f64)
-                    .sum::<f64>()
-                    .sqrt();
+                let norm = row.iter().map(|(_, &c)| (c * c) as f64).sum::<f64>().sqrt();
                 Row {
                     words: row.iter().map(|(j, &c)| (j, c as f64 / norm)).collect(),
                 }
@@ -156,7 +152,13 @@ impl Classifier {
             .run()
             .map_err(|e| e.to_string())?;
         let state = result.state();
-        eprintln!("DEBUG train: iters {} reason {:?} best cost {} cost {}", state.get_iter(), state.get_termination_reason(), state.get_best_cost(), state.get_cost());
+        tracing::debug!(
+            iterations = state.get_iter(),
+            reason = ?state.get_termination_reason(),
+            cost = state.get_best_cost(),
+            words = wording.as_ref().map_or(0, |w| w.columns),
+            "moment-of-truth classifier trained"
+        );
         let best = state
             .get_best_param()
             .or(state.get_param())
@@ -381,7 +383,9 @@ mod tests {
             classes: 3,
             columns: 2,
         };
-        let p = Array1::from_iter((0..Shape::of(&problem).parameters()).map(|i| ((i * 7 % 11) as f64 - 5.0) / 10.0));
+        let p = Array1::from_iter(
+            (0..Shape::of(&problem).parameters()).map(|i| ((i * 7 % 11) as f64 - 5.0) / 10.0),
+        );
         let grad = problem.gradient(&p).unwrap();
         let h = 1e-6;
         for i in 0..p.len() {

@@ -337,6 +337,57 @@ async fn the_classifier_recognises_a_kind_by_meaning_and_keeps_routine_questions
     assert!(d.fired("explicit_request"), "{d}");
 }
 
+/// One vector for every sentence: only the words can tell them apart.
+struct Flat;
+
+#[async_trait]
+impl Embedder for Flat {
+    fn model_id(&self) -> &str {
+        "flat"
+    }
+    fn dimensions(&self) -> usize {
+        2
+    }
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, DomainError> {
+        self.embed_blocking(texts)
+    }
+    fn embed_blocking(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, DomainError> {
+        Ok(texts.iter().map(|_| vec![1.0, 0.0]).collect())
+    }
+}
+
+#[tokio::test]
+async fn the_classifier_reads_the_words_of_the_message_unless_told_not_to() {
+    let asks = ["a human please", "a human now", "put a human on"];
+    let fraud = [
+        "someone hacked my account and ordered a tv",
+        "my account was hacked last night",
+        "hacked account, orders i never placed",
+    ];
+    let near: Vec<String> = (0..24)
+        .map(|i| {
+            format!(
+                "where is my order number {i}, the {} one",
+                ["tv", "sofa"][i % 2]
+            )
+        })
+        .collect();
+    let near: Vec<&str> = near.iter().map(String::as_str).collect();
+    let message = Context::new("i think my account got hacked", Channel::Web);
+    for (words, fires) in [("true", true), ("false", false)] {
+        let method = format!("method = \"classifier\"\nconfidence = 0.6\nwords = {words}");
+        let policy =
+            Policy::from_toml(&examples_policy(&asks, &fraud, &near, &method), "test").unwrap();
+        let detector = Detector::new(policy, Some(Arc::new(Flat)));
+        let d = detector.assess(&message).await;
+        assert_eq!(d.fired("high_stakes:fraud"), fires, "words = {words}: {d}");
+        let d = detector
+            .assess(&Context::new("where is my sofa order", Channel::Web))
+            .await;
+        assert!(!d.escalate, "words = {words}: {d}");
+    }
+}
+
 #[tokio::test]
 async fn a_restart_embeds_only_the_examples_the_policy_added() {
     let dir = tempfile::tempdir().unwrap();

@@ -107,7 +107,7 @@ async fn full_report() {
 
 /// A floor a little under the scores measured with phrases only (test: fresh batches 4, 6,
 /// 7, 9 and 10 included, precision 0.934, recall 0.665, must-escalate recall 216/343 = 0.630;
-/// dev, batches 5 and 8 included, precision 0.984, recall 0.828; see benches/RESULTS.md):
+/// dev, batches 5, 8 and 11 included, precision 0.952, recall 0.770; see benches/RESULTS.md):
 /// fails when the phrases or the policy regress. The floors came down on 2026-12-06 only
 /// because fresh batches of unseen phrasings joined both splits, not because the phrases
 /// changed. With the embedder, meaning lifts them (tests/semantic.rs).
@@ -136,7 +136,7 @@ async fn the_detector_holds_its_measured_scores() {
     );
     let dev = report.counts(Some(Split::Dev));
     assert!(
-        dev.precision() >= 0.97 && dev.recall() >= 0.81,
+        dev.precision() >= 0.94 && dev.recall() >= 0.76,
         "dev {dev:?}\n{}",
         shown()
     );
