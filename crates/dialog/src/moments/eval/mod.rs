@@ -97,6 +97,9 @@ struct RawItem {
     route: Option<String>,
     #[allow(dead_code)]
     note: Option<String>,
+    /// The language, when not English (`fr`, `es`): for reading figures by language.
+    #[allow(dead_code)]
+    lang: Option<String>,
 }
 
 #[derive(Deserialize)]
