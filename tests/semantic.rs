@@ -196,10 +196,10 @@ async fn passage_vectors_are_cached_so_only_changed_passages_are_embedded() {
 /// The moment-of-truth detector with the real MiniLM: asks for a person and topics also
 /// recognised by meaning (the policy's classifier, trained on its examples and near misses).
 /// Meaning lifts recall past the phrases-only floors (eval_set.rs) at a bounded cost in
-/// precision; these floors sit just under the figures in benches/RESULTS.md (test: precision
-/// 0.920, recall 0.944, must-escalate 324/343 = 0.945; dev, fresh batch 11 included: 0.931 /
-/// 0.944). Without the classifier's words (`matching.words = false`) test recall is 0.923 and
-/// must-escalate 316/343: below these floors.
+/// precision; these floors sit just under the figures in benches/RESULTS.md (test, fresh batch
+/// 12 included: precision 0.906, recall 0.941, must-escalate 379/403 = 0.940; dev: 0.932 /
+/// 0.964). Without the French and Spanish examples test recall is 0.925 and must-escalate
+/// 371/403; without the classifier's words (`matching.words = false`) lower still: both fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_moments_detector_with_embeddings_keeps_its_floors() {
     use warmline_dialog::moments::eval::{EvalSet, Split, evaluate};
@@ -210,9 +210,9 @@ async fn the_moments_detector_with_embeddings_keeps_its_floors() {
     let report = evaluate(&Detector::new(policy, Some(common::embedder())), &set).await;
     let test = report.counts(Some(Split::Test));
     let (must_hit, must_all) = report.must_recall(Some(Split::Test));
-    assert!(test.precision() >= 0.90, "{report}");
+    assert!(test.precision() >= 0.89, "{report}");
     assert!(test.recall() >= 0.93, "{report}");
     assert!(must_hit as f64 / must_all as f64 >= 0.93, "{report}");
     let dev = report.counts(Some(Split::Dev));
-    assert!(dev.precision() >= 0.92 && dev.recall() >= 0.93, "{report}");
+    assert!(dev.precision() >= 0.92 && dev.recall() >= 0.95, "{report}");
 }
