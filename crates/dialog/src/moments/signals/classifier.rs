@@ -142,6 +142,7 @@ impl Classifier {
             labels,
             classes: classes.len(),
             columns,
+            last: Mutex::new(None),
         };
         let shape = Shape::of(&problem);
         let start = Array1::<f64>::zeros(shape.parameters());
@@ -157,7 +158,7 @@ impl Classifier {
             iterations = state.get_iter(),
             reason = ?state.get_termination_reason(),
             cost = state.get_best_cost(),
-            words = wording.as_ref().map_or(0, |w| w.columns),
+            words = columns,
             "moment-of-truth classifier trained"
         );
         let best = state
@@ -209,6 +210,15 @@ struct Problem {
     labels: Vec<usize>,
     classes: usize,
     columns: usize,
+    /// The last point evaluated.
+    last: Mutex<Option<Evaluated>>,
+}
+
+/// A point of the parameter space with its cost and gradient.
+struct Evaluated {
+    param: Array1<f64>,
+    cost: f64,
+    gradient: Array1<f64>,
 }
 
 /// Where the weights and biases lie in the parameters.
@@ -241,15 +251,11 @@ impl Shape {
 }
 
 impl Problem {
-    fn split<'a>(&self, p: &'a Array1<f64>) -> (ArrayView2<'a, f64>, ArrayView1<'a, f64>) {
-        Shape::of(self).split(p)
-    }
-
     /// Each sentence's class probabilities (n × classes, row-major), and the summed
     /// cross-entropy. The loops over word columns index plain slices: they run thousands of
     /// times per step, and the tests' unoptimised builds train the sample policy too.
     fn forward(&self, p: &Array1<f64>) -> (Vec<f64>, f64) {
-        let (w, b) = self.split(p);
+        let (w, b) = Shape::of(self).split(p);
         let (dimensions, k) = (self.vectors.ncols(), self.classes);
         let dense = self.vectors.dot(&w.split_at(Axis(0), dimensions).0);
         let mut logits: Vec<f64> = dense.into_iter().collect();
@@ -282,36 +288,24 @@ impl Problem {
         }
         (logits, loss)
     }
-}
 
-/// The parameters as one slice (argmin's vectors are contiguous; a copy if one were not).
-fn contiguous(p: &Array1<f64>) -> std::borrow::Cow<'_, [f64]> {
-    match p.as_slice() {
-        Some(slice) => std::borrow::Cow::Borrowed(slice),
-        None => std::borrow::Cow::Owned(p.to_vec()),
-    }
-}
-
-impl CostFunction for Problem {
-    type Param = Array1<f64>;
-    type Output = f64;
-
-    fn cost(&self, p: &Self::Param) -> Result<f64, argmin::core::Error> {
-        let (w, _) = self.split(p);
-        let (_, loss) = self.forward(p);
-        Ok(loss + 0.5 * ALPHA * w.iter().map(|x| x * x).sum::<f64>())
-    }
-}
-
-impl Gradient for Problem {
-    type Param = Array1<f64>;
-    type Gradient = Array1<f64>;
-
-    fn gradient(&self, p: &Self::Param) -> Result<Array1<f64>, argmin::core::Error> {
+    /// The cost (summed cross-entropy plus the L2 penalty) and its gradient at `p`. argmin asks
+    /// for both at every point its line search tries, and L-BFGS asks for the gradient at the
+    /// accepted point again: the last point's answer is kept, so each point costs one pass.
+    fn evaluate(&self, p: &Array1<f64>) -> Result<(f64, Array1<f64>), argmin::core::Error> {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(known) = last.as_ref()
+            && known.param == *p
+        {
+            return Ok((known.cost, known.gradient.clone()));
+        }
         let shape = Shape::of(self);
         let (dimensions, k) = (self.vectors.ncols(), self.classes);
         // d loss / d logits = probabilities - one-hot labels.
-        let (mut delta, _) = self.forward(p);
+        let (mut delta, loss) = self.forward(p);
         for (d, &label) in delta.chunks_mut(k).zip(&self.labels) {
             d[label] -= 1.0;
         }
@@ -335,15 +329,50 @@ impl Gradient for Problem {
         }
         let weights = contiguous(p);
         let n_weights = shape.features * k;
+        let mut squares = 0.0;
         for (g, w) in grad[..n_weights].iter_mut().zip(weights.iter()) {
             *g += ALPHA * w;
+            squares += w * w;
         }
         for d in rows.chunks(k) {
             for (g, d) in grad[n_weights..].iter_mut().zip(d) {
                 *g += d;
             }
         }
-        Ok(Array1::from(grad))
+        let cost = loss + 0.5 * ALPHA * squares;
+        let grad = Array1::from(grad);
+        *last = Some(Evaluated {
+            param: p.clone(),
+            cost,
+            gradient: grad.clone(),
+        });
+        Ok((cost, grad))
+    }
+}
+
+/// The parameters as one slice (argmin's vectors are contiguous; a copy if one were not).
+fn contiguous(p: &Array1<f64>) -> std::borrow::Cow<'_, [f64]> {
+    match p.as_slice() {
+        Some(slice) => std::borrow::Cow::Borrowed(slice),
+        None => std::borrow::Cow::Owned(p.to_vec()),
+    }
+}
+
+impl CostFunction for Problem {
+    type Param = Array1<f64>;
+    type Output = f64;
+
+    fn cost(&self, p: &Self::Param) -> Result<f64, argmin::core::Error> {
+        Ok(self.evaluate(p)?.0)
+    }
+}
+
+impl Gradient for Problem {
+    type Param = Array1<f64>;
+    type Gradient = Array1<f64>;
+
+    fn gradient(&self, p: &Self::Param) -> Result<Array1<f64>, argmin::core::Error> {
+        Ok(self.evaluate(p)?.1)
     }
 }
 
@@ -368,6 +397,7 @@ mod tests {
             labels: vec![0, 1, 2],
             classes: 3,
             columns: 2,
+            last: Mutex::new(None),
         };
         let p = Array1::from_iter(
             (0..Shape::of(&problem).parameters()).map(|i| ((i * 7 % 11) as f64 - 5.0) / 10.0),
