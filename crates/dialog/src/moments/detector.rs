@@ -119,7 +119,7 @@ impl Detector {
                     if let Some(cache) = store {
                         cache.store(&sentences, &all);
                     }
-                    policy.meaning.vectors(all)
+                    policy.meaning.vectors(&sentences, all)
                 })
                 .await
                 .map_err(|e| warmline_domain::DomainError::internal(e.to_string()))?

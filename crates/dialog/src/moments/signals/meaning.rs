@@ -188,9 +188,14 @@ impl MeaningRules {
             .collect()
     }
 
-    /// Splits the vectors of [`MeaningRules::sentences`] back into their groups, and trains
-    /// the classifier on them (method `classifier`; CPU-bound: call off the async workers).
-    pub(crate) fn vectors(&self, all: Vec<Vec<f32>>) -> Result<Vectors, String> {
+    /// Splits the vectors of [`MeaningRules::sentences`] (`sentences`, as it gave them, and
+    /// `all`, their vectors) back into their groups, and trains the classifier on them (method
+    /// `classifier`; CPU-bound: call off the async workers).
+    pub(crate) fn vectors(
+        &self,
+        sentences: &[String],
+        all: Vec<Vec<f32>>,
+    ) -> Result<Vectors, String> {
         let mut all = all.into_iter();
         let kinds: Vec<Vec<Vec<f32>>> = self
             .kinds
@@ -202,21 +207,21 @@ impl MeaningRules {
             Method::Nearest { .. } => Vectors::Nearest { kinds, near_misses },
             Method::Classifier { .. } if kinds.is_empty() => Vectors::Classifier(None),
             Method::Classifier { words, .. } => {
-                // Class 0 is routine (the near misses), class i + 1 is kinds[i]; each
-                // sentence's vector with its text, in the order of `sentences()`.
-                let texts = self.sentences();
-                let mut examples = kinds
-                    .iter()
-                    .flatten()
-                    .chain(&near_misses)
-                    .map(Vec::as_slice)
-                    .zip(texts.iter().map(String::as_str));
-                let by_kind: Vec<Vec<(&[f32], &str)>> = kinds
-                    .iter()
-                    .map(|k| examples.by_ref().take(k.len()).collect())
-                    .collect();
+                // Each vector with its sentence, in the order of `sentences()`: the kinds',
+                // then the near misses'. Class 0 is routine, class i + 1 is kinds[i].
+                fn pair<'a>(
+                    vectors: &'a [Vec<f32>],
+                    texts: &mut impl Iterator<Item = &'a str>,
+                ) -> Vec<(&'a [f32], &'a str)> {
+                    vectors.iter().map(Vec::as_slice).zip(texts).collect()
+                }
+                let mut texts = sentences.iter().map(String::as_str);
+                let by_kind: Vec<Vec<(&[f32], &str)>> =
+                    kinds.iter().map(|k| pair(k, &mut texts)).collect();
                 let classes: Vec<Vec<(&[f32], &str)>> =
-                    std::iter::once(examples.collect()).chain(by_kind).collect();
+                    std::iter::once(pair(&near_misses, &mut texts))
+                        .chain(by_kind)
+                        .collect();
                 Vectors::Classifier(Some(Classifier::train(&classes, words)?))
             }
         })
@@ -316,12 +321,15 @@ mod tests {
         let r = rules(0.05);
         assert_eq!(r.sentences(), ["a", "b", "c", "d"]);
         let v = r
-            .vectors(vec![
-                unit(1.0, 0.0),
-                unit(0.0, 1.0),
-                unit(1.0, 1.0),
-                unit(-1.0, 1.0),
-            ])
+            .vectors(
+                &r.sentences(),
+                vec![
+                    unit(1.0, 0.0),
+                    unit(0.0, 1.0),
+                    unit(1.0, 1.0),
+                    unit(-1.0, 1.0),
+                ],
+            )
             .unwrap();
         let Vectors::Nearest { kinds, near_misses } = &v else {
             panic!("{v:?}");
@@ -386,7 +394,7 @@ mod tests {
         let mut all = around(0.0, 8);
         all.extend(around(90.0, 8));
         all.extend(around(200.0, 16));
-        let v = r.vectors(all).unwrap();
+        let v = r.vectors(&r.sentences(), all).unwrap();
         let at = |deg: f32| {
             let a = deg.to_radians();
             r.hits("", &[a.cos(), a.sin()], &v)
