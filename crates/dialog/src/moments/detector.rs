@@ -5,7 +5,7 @@ use super::decision::{Decision, Reason, Route, Signal};
 use super::example_cache::ExampleCache;
 use super::policy::Policy;
 use super::signals::failure::experience_critical;
-use super::signals::meaning::{Kind, Vectors, for_meaning};
+use super::signals::meaning::{Kind, Recognised, Vectors, for_meaning};
 use super::signals::topics::Hit;
 use super::text::tokens;
 use std::sync::Arc;
@@ -60,7 +60,7 @@ impl Detector {
             Ok(hits) => hits,
             Err(error) => {
                 tracing::warn!(%error, "moment topic embedding failed; phrases only");
-                Vec::new()
+                Recognised::default()
             }
         };
         self.decide(ctx, &meaning)
@@ -68,7 +68,7 @@ impl Detector {
 
     /// Assesses with phrases only, never the embedder: for callers without an async runtime.
     pub fn assess_phrases(&self, ctx: &Context) -> Decision {
-        self.decide(ctx, &[])
+        self.decide(ctx, &Recognised::default())
     }
 
     /// Embeds the policy's example sentences now rather than on the first turn that needs
@@ -140,35 +140,34 @@ impl Detector {
             .await
     }
 
-    /// What the message is recognised as by meaning, each kind with its score (see
-    /// `MeaningRules::hits`).
+    /// What the message is recognised as by meaning (see `MeaningRules::hits`).
     async fn meaning_hits(
         &self,
         ctx: &Context,
-    ) -> Result<Vec<(Kind, f32)>, warmline_domain::DomainError> {
+    ) -> Result<Recognised, warmline_domain::DomainError> {
         let Some(embedder) = &self.embedder else {
-            return Ok(Vec::new());
+            return Ok(Recognised::default());
         };
         let rules = &self.policy.meaning;
         if rules.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Recognised::default());
         }
         let vectors = self.vectors(embedder).await?;
         let text = for_meaning(&ctx.message);
         let message = embedder.embed(vec![text.clone()]).await?;
         let Some(message) = message.first() else {
-            return Ok(Vec::new());
+            return Ok(Recognised::default());
         };
         let mut hits = rules.hits(&text, message, vectors);
         // A topic inside a hypothetical ("if I close my account...") is a question about it;
         // meaning can't tell where the topic sits, so only an ask for a person survives one.
         if self.policy.topics.hypothetical(&tokens(&text)) {
-            hits.retain(|(kind, _)| *kind == Kind::Explicit);
+            hits.kinds.retain(|(kind, _)| *kind == Kind::Explicit);
         }
         Ok(hits)
     }
 
-    fn decide(&self, ctx: &Context, meaning: &[(Kind, f32)]) -> Decision {
+    fn decide(&self, ctx: &Context, meaning: &Recognised) -> Decision {
         let policy = &*self.policy;
         let weights = &policy.weights;
         let toks = tokens(&ctx.message);
@@ -179,7 +178,7 @@ impl Detector {
                 weights.explicit_request,
                 "phrase",
             ));
-        } else if let Some((_, sim)) = meaning.iter().find(|(k, _)| *k == Kind::Explicit) {
+        } else if let Some((_, sim)) = meaning.kinds.iter().find(|(k, _)| *k == Kind::Explicit) {
             signals.push(Signal::new(
                 Reason::ExplicitRequest,
                 weights.explicit_request,
@@ -279,16 +278,36 @@ impl Detector {
         decision
     }
 
-    /// Topics recognised by phrase, then by meaning (a topic counted once).
-    fn topics(&self, toks: &[super::text::Token], meaning: &[(Kind, f32)]) -> Vec<(usize, Hit)> {
+    /// Topics recognised by phrase, then by meaning (a topic counted once). A phrase of a
+    /// topic the classifier knows (one with examples) doesn't count when the classifier is
+    /// sure the message is routine (`matching.veto`): "I didn't recognise a charge, but it
+    /// turned out to be my daughter's" says the words of fraud and is not fraud.
+    fn topics(&self, toks: &[super::text::Token], meaning: &Recognised) -> Vec<(usize, Hit)> {
+        let known = |i: usize| {
+            self.policy
+                .meaning
+                .kinds
+                .iter()
+                .any(|k| k.kind == Kind::Topic(i))
+        };
         let mut hits: Vec<(usize, Hit)> = self
             .policy
             .topics
             .phrase_hits(toks)
             .into_iter()
+            .filter(|&i| {
+                let overruled = meaning.routine && known(i);
+                if overruled {
+                    tracing::debug!(
+                        topic = %self.policy.topics.topics[i].name,
+                        "topic phrase overruled: the classifier is sure the message is routine"
+                    );
+                }
+                !overruled
+            })
             .map(|i| (i, Hit::Phrase))
             .collect();
-        for (kind, sim) in meaning {
+        for (kind, sim) in &meaning.kinds {
             if let Kind::Topic(i) = *kind
                 && !hits.iter().any(|(j, _)| *j == i)
             {

@@ -9,7 +9,9 @@
 //!   (`someone_else|wrong_person`).
 //! - `@class` matches any member of a word class (`@relative`: mom, dad, late husband...).
 //! - a trailing `?` makes an element optional (`got|was?`).
-//! - `*` skips up to 3 words, `**` up to 8.
+//! - `*` skips up to 3 words, `**` up to 8. Only a gap reaches across a full stop: words
+//!   next to each other in a pattern are next to each other in one sentence ("my wife
+//!   passed. The card..." is not "passed the").
 //! - `^` at the start and `$` at the end anchor the pattern to the message's start or end.
 //! - `a & b` (patterns joined by `&`) matches when every part matches somewhere.
 
@@ -205,19 +207,24 @@ impl Sequence {
     fn find(&self, tokens: &[Token]) -> Vec<Span> {
         let starts = if self.at_start { 0..1 } else { 0..tokens.len() };
         starts
-            .filter_map(|start| self.match_from(0, start, tokens).map(|end| (start, end)))
+            .filter_map(|start| {
+                self.match_from(0, start, false, tokens)
+                    .map(|end| (start, end))
+            })
             .collect()
     }
 
     /// The end of a match of elements `i..` starting at token `pos`, if there is one.
-    fn match_from(&self, i: usize, pos: usize, tokens: &[Token]) -> Option<usize> {
+    /// `joined`: the word at `pos` must be in the same sentence as the one before it (the
+    /// element before matched a word there, with no gap between).
+    fn match_from(&self, i: usize, pos: usize, joined: bool, tokens: &[Token]) -> Option<usize> {
         let Some(element) = self.elements.get(i) else {
             return (!self.at_end || pos == tokens.len()).then_some(pos);
         };
         match element {
             Element::Gap(most) => (0..=*most)
                 .take_while(|skip| pos + skip <= tokens.len())
-                .find_map(|skip| self.match_from(i + 1, pos + skip, tokens)),
+                .find_map(|skip| self.match_from(i + 1, pos + skip, false, tokens)),
             Element::Words { options, optional } => {
                 let matched = options.iter().find_map(|option| {
                     let end = pos + option.len();
@@ -225,21 +232,33 @@ impl Sequence {
                         && option
                             .iter()
                             .zip(&tokens[pos..end])
-                            .all(|(w, t)| w.matches(t));
+                            .all(|(w, t)| w.matches(t))
+                        && one_sentence(
+                            tokens,
+                            if joined { pos.saturating_sub(1) } else { pos },
+                            end,
+                        );
                     if fits {
-                        self.match_from(i + 1, end, tokens)
+                        self.match_from(i + 1, end, true, tokens)
                     } else {
                         None
                     }
                 });
                 matched.or_else(|| {
                     optional
-                        .then(|| self.match_from(i + 1, pos, tokens))
+                        .then(|| self.match_from(i + 1, pos, joined, tokens))
                         .flatten()
                 })
             }
         }
     }
+}
+
+/// Whether tokens `from..end` are all in one sentence.
+fn one_sentence(tokens: &[Token], from: usize, end: usize) -> bool {
+    tokens[from..end]
+        .windows(2)
+        .all(|pair| pair[0].sentence == pair[1].sentence)
 }
 
 /// Whether two spans share a token.
@@ -289,6 +308,19 @@ mod tests {
         assert!(!hits(
             "sent * wrong",
             "i sent it to my brother who had the wrong one"
+        ));
+    }
+
+    #[test]
+    fn only_a_gap_reaches_across_a_full_stop() {
+        assert!(hits("=passed the", "he passed the test"));
+        assert!(!hits("=passed the", "my wife passed. The card is hers"));
+        assert!(!hits("card stolen", "it's my card. Stolen goods are"));
+        assert!(!hits("card got|was? stolen", "my card. Stolen?"));
+        assert!(hits("charge * not mine", "a charge. Not mine"));
+        assert!(hits(
+            "charge ** i did_not make",
+            "There's a charge. I didn't make it"
         ));
     }
 

@@ -116,6 +116,10 @@ pub(crate) struct RawMatching {
     /// `classifier`: whether the examples' wording counts beside their vectors.
     #[serde(default = "default_words")]
     pub words: bool,
+    /// `classifier`: least probability that a message is routine that overrules a topic's
+    /// phrases (none: never).
+    #[serde(default)]
+    pub veto: Option<f32>,
     /// `nearest`: least cosine similarity to an example.
     #[serde(default = "default_similarity")]
     pub embedding_similarity: f32,

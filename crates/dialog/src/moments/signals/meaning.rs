@@ -43,7 +43,23 @@ pub(crate) enum Method {
     Nearest { margin: f32 },
     /// A classifier trained on the examples decides, at this confidence that the message is
     /// not routine; with `words`, their wording counts beside their vectors.
-    Classifier { confidence: f32, words: bool },
+    Classifier {
+        confidence: f32,
+        words: bool,
+        /// Least probability that a message is routine that overrules the topics' phrases
+        /// (none: phrases always count).
+        veto: Option<f32>,
+    },
+}
+
+/// What meaning makes of a message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Recognised {
+    /// The kinds it is recognised as, each with its score.
+    pub kinds: Vec<(Kind, f32)>,
+    /// The classifier is sure enough that it is routine (`matching.veto`) to overrule a phrase
+    /// of a topic it knows.
+    pub routine: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -99,9 +115,18 @@ impl MeaningRules {
                         format!("{} is out of range (0, 1)", matching.confidence),
                     ));
                 }
+                if let Some(veto) = matching.veto
+                    && !(veto > 0.0 && veto < 1.0)
+                {
+                    return Err((
+                        "matching.veto".into(),
+                        format!("{veto} is out of range (0, 1)"),
+                    ));
+                }
                 Method::Classifier {
                     confidence: matching.confidence,
                     words: matching.words,
+                    veto: matching.veto,
                 }
             }
         };
@@ -229,11 +254,16 @@ impl MeaningRules {
 
     /// The kinds a message is recognised as, each with its score: the closest example's
     /// similarity (`nearest`), or the probability that the message is not routine
-    /// (`classifier`). `text` is the message as [`for_meaning`] gives it, `message` its unit
-    /// vector.
-    pub(crate) fn hits(&self, text: &str, message: &[f32], vectors: &Vectors) -> Vec<(Kind, f32)> {
+    /// (`classifier`); and whether the classifier overrules phrases. `text` is the message as
+    /// [`for_meaning`] gives it, `message` its unit vector.
+    pub(crate) fn hits(&self, text: &str, message: &[f32], vectors: &Vectors) -> Recognised {
         match (self.method, vectors) {
-            (Method::Classifier { confidence, .. }, Vectors::Classifier(Some(classifier))) => {
+            (
+                Method::Classifier {
+                    confidence, veto, ..
+                },
+                Vectors::Classifier(Some(classifier)),
+            ) => {
                 let p = classifier.probabilities(message, text);
                 let routine = p.first().copied().unwrap_or(1.0);
                 let likeliest = p
@@ -242,11 +272,15 @@ impl MeaningRules {
                     .skip(1)
                     .max_by(|a, b| a.1.total_cmp(b.1))
                     .map(|(class, _)| class - 1);
-                match likeliest {
+                let kinds = match likeliest {
                     Some(i) if 1.0 - routine >= confidence => {
                         vec![(self.kinds[i].kind, 1.0 - routine)]
                     }
                     _ => Vec::new(),
+                };
+                Recognised {
+                    kinds,
+                    routine: veto.is_some_and(|veto| routine >= veto),
                 }
             }
             (Method::Nearest { margin }, Vectors::Nearest { kinds, near_misses }) => {
@@ -256,7 +290,8 @@ impl MeaningRules {
                         .fold(f32::MIN, f32::max)
                 };
                 let near_miss = closest(near_misses);
-                self.kinds
+                let kinds = self
+                    .kinds
                     .iter()
                     .zip(kinds)
                     .filter_map(|(k, vs)| {
@@ -264,10 +299,14 @@ impl MeaningRules {
                         (best >= k.similarity && best >= near_miss + margin)
                             .then_some((k.kind, best))
                     })
-                    .collect()
+                    .collect();
+                Recognised {
+                    kinds,
+                    routine: false,
+                }
             }
             // No classifier (no kinds), or vectors of the other method: nothing to match.
-            _ => Vec::new(),
+            _ => Recognised::default(),
         }
     }
 
@@ -338,21 +377,21 @@ mod tests {
         assert_eq!(kinds[1].len(), 2);
         assert_eq!(near_misses.len(), 1);
         // Close to "a" (1.00) and to "c" (0.74), far from the near miss (-0.67).
-        let hits = r.hits("", &unit(1.0, 0.05), &v);
+        let hits = r.hits("", &unit(1.0, 0.05), &v).kinds;
         assert_eq!(
             hits.iter().map(|h| h.0).collect::<Vec<_>>(),
             [Kind::Explicit, Kind::Topic(3)]
         );
         // Halfway between "b" and the near miss (0.92 to both): not past the margin.
-        let hits = r.hits("", &unit(-0.383, 0.924), &v);
+        let hits = r.hits("", &unit(-0.383, 0.924), &v).kinds;
         assert!(hits.is_empty(), "{hits:?}");
-        let hits = r.hits("", &unit(-0.2, 1.0), &v);
+        let hits = r.hits("", &unit(-0.2, 1.0), &v).kinds;
         assert_eq!(
             hits.iter().map(|h| h.0).collect::<Vec<_>>(),
             [Kind::Topic(3)]
         );
         // Without a margin the closer kind wins.
-        let hits = rules(0.0).hits("", &unit(0.1, 1.0), &v);
+        let hits = rules(0.0).hits("", &unit(0.1, 1.0), &v).kinds;
         assert_eq!(
             hits.iter().map(|h| h.0).collect::<Vec<_>>(),
             [Kind::Topic(3)]
@@ -388,6 +427,7 @@ mod tests {
             method: Method::Classifier {
                 confidence: 0.8,
                 words: true,
+                veto: Some(0.9),
             },
         };
         // Asks for a person near 0 degrees, the topic near 90, routine near 200.
@@ -395,10 +435,11 @@ mod tests {
         all.extend(around(90.0, 8));
         all.extend(around(200.0, 16));
         let v = r.vectors(&r.sentences(), all).unwrap();
-        let at = |deg: f32| {
+        let recognised = |deg: f32| {
             let a = deg.to_radians();
             r.hits("", &[a.cos(), a.sin()], &v)
         };
+        let at = |deg: f32| recognised(deg).kinds;
         let ask = at(3.0);
         assert_eq!(ask.len(), 1, "{ask:?}");
         assert_eq!(ask[0].0, Kind::Explicit);
@@ -411,6 +452,10 @@ mod tests {
         // Between a kind and routine the classifier is unsure: below the confidence.
         let unsure = at(145.0);
         assert!(unsure.is_empty(), "{unsure:?}");
+        // Sure it is routine (at least the veto, 0.9): phrases are overruled; unsure, not.
+        assert!(recognised(205.0).routine);
+        assert!(!recognised(145.0).routine);
+        assert!(!recognised(85.0).routine);
         assert_eq!(r.describe(0.912), "recognised by meaning (0.91)");
     }
 }

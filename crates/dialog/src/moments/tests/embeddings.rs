@@ -389,6 +389,49 @@ async fn the_classifier_reads_the_words_of_the_message_unless_told_not_to() {
 }
 
 #[tokio::test]
+async fn a_classifier_sure_of_routine_overrules_a_topic_phrase_only_with_a_veto() {
+    let asks = ["a human please", "a human now", "put a human on"];
+    let fraud = [
+        "someone hacked my account and ordered a tv",
+        "my account was hacked last night",
+        "hacked account, orders i never placed",
+    ];
+    let near: Vec<String> = (0..24)
+        .map(|i| {
+            format!(
+                "my account was hacked years ago, all sorted since, where is my {} order {i}",
+                ["tv", "sofa"][i % 2]
+            )
+        })
+        .collect();
+    let near: Vec<&str> = near.iter().map(String::as_str).collect();
+    // Told as the past and settled: the phrase "hacked" matches, the classifier says routine.
+    let settled = Context::new(
+        "my account was hacked years ago, all sorted since, where is my sofa order",
+        Channel::Web,
+    );
+    let now = Context::new("hacked account, someone ordered a tv", Channel::Web);
+    for (veto, fires) in [("", true), ("veto = 0.9", false)] {
+        let method = format!("method = \"classifier\"\nconfidence = 0.6\n{veto}");
+        let text = examples_policy(&asks, &fraud, &near, &method).replace(
+            "name = \"fraud\"\nweight = 2.0\n",
+            "name = \"fraud\"\nweight = 2.0\nphrases = [\"hacked\"]\n",
+        );
+        let policy = Policy::from_toml(&text, "test").unwrap();
+        let detector = Detector::new(policy, Some(Arc::new(Words::default())));
+        let d = detector.assess(&settled).await;
+        assert_eq!(d.fired("high_stakes:fraud"), fires, "{veto:?}: {d}");
+        // Phrases alone (no model) always count.
+        assert!(detector.assess_phrases(&settled).fired("high_stakes:fraud"));
+        let d = detector.assess(&now).await;
+        assert!(d.fired("high_stakes:fraud"), "{veto:?}: {d}");
+    }
+    let bad = examples_policy(&asks, &fraud, &near, "method = \"classifier\"\nveto = 1.5");
+    let err = Policy::from_toml(&bad, "test").unwrap_err().to_string();
+    assert!(err.contains("matching.veto"), "{err}");
+}
+
+#[tokio::test]
 async fn a_restart_embeds_only_the_examples_the_policy_added() {
     let dir = tempfile::tempdir().unwrap();
     let (asks, fraud) = (FEW_ASKS, FEW_FRAUD);
