@@ -196,10 +196,11 @@ async fn passage_vectors_are_cached_so_only_changed_passages_are_embedded() {
 /// The moment-of-truth detector with the real MiniLM: asks for a person and topics also
 /// recognised by meaning (the policy's classifier, trained on its examples and near misses).
 /// Meaning lifts recall past the phrases-only floors (eval_set.rs) at a bounded cost in
-/// precision; these floors sit just under the figures in benches/RESULTS.md (test, fresh batch
-/// 12 included: precision 0.906, recall 0.941, must-escalate 379/403 = 0.940; dev: 0.932 /
-/// 0.964). Without the French and Spanish examples test recall is 0.925 and must-escalate
-/// 371/403; without the classifier's words (`matching.words = false`) lower still: both fail.
+/// precision; these floors sit just under the figures in benches/RESULTS.md (test, fresh
+/// batches 12 and 13 included: precision 0.928, recall 0.948, must-escalate 439/463 = 0.948;
+/// dev: 0.954 / 0.989). Without the classifier's veto over phrases (`matching.veto`) test
+/// precision is 0.903; without this round's phrases dev recall is 0.966; without the
+/// classifier's words lower still: each fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_moments_detector_with_embeddings_keeps_its_floors() {
     use warmline_dialog::moments::eval::{EvalSet, Split, evaluate};
@@ -210,9 +211,9 @@ async fn the_moments_detector_with_embeddings_keeps_its_floors() {
     let report = evaluate(&Detector::new(policy, Some(common::embedder())), &set).await;
     let test = report.counts(Some(Split::Test));
     let (must_hit, must_all) = report.must_recall(Some(Split::Test));
-    assert!(test.precision() >= 0.89, "{report}");
-    assert!(test.recall() >= 0.93, "{report}");
-    assert!(must_hit as f64 / must_all as f64 >= 0.93, "{report}");
+    assert!(test.precision() >= 0.915, "{report}");
+    assert!(test.recall() >= 0.94, "{report}");
+    assert!(must_hit as f64 / must_all as f64 >= 0.94, "{report}");
     let dev = report.counts(Some(Split::Dev));
-    assert!(dev.precision() >= 0.92 && dev.recall() >= 0.95, "{report}");
+    assert!(dev.precision() >= 0.945 && dev.recall() >= 0.97, "{report}");
 }

@@ -7,7 +7,8 @@
 //!   and, with `matching.words`, their wording (each kind a class, the pooled near misses the
 //!   class "routine"), trained once at start (see `classifier`).
 //!   A message is recognised as its most likely kind when the probability that it is not
-//!   routine reaches `matching.confidence`.
+//!   routine reaches `matching.confidence`; with `matching.veto`, a message it is that sure
+//!   is routine loses the phrase hits of the topics it knows.
 //! - `nearest`: a kind fires when one of its examples is close enough (the kind's
 //!   `similarity`) and closer, by at least `matching.embedding_margin`, than every near miss.
 //!

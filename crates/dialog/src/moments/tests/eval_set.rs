@@ -106,10 +106,10 @@ async fn full_report() {
 }
 
 /// A floor a little under the scores measured with phrases only (test: fresh batches 4, 6,
-/// 7, 9, 10 and 12 included, precision 0.922, recall 0.645, must-escalate 245/403 = 0.608;
-/// dev, batches 5, 8 and 11 included, precision 0.952, recall 0.770; see benches/RESULTS.md):
-/// fails when the phrases or the policy regress. The floors came down on 2026-12-06 only
-/// because fresh batches of unseen phrasings joined both splits, not because the phrases
+/// 7, 9, 10, 12 and 13 included, precision 0.911, recall 0.660, must-escalate 291/463 =
+/// 0.629; dev, batches 5, 8 and 11 included, precision 0.954, recall 0.810; see
+/// benches/RESULTS.md): fails when the phrases or the policy regress. The floors came down on
+/// 2026-12-06 when fresh batches of unseen phrasings joined both splits, not because the phrases
 /// changed. With the embedder, meaning lifts them (tests/semantic.rs).
 #[tokio::test]
 async fn the_detector_holds_its_measured_scores() {
@@ -118,25 +118,25 @@ async fn the_detector_holds_its_measured_scores() {
     let (must, musts) = report.must_recall(Some(Split::Test));
     let shown = || format!("{report}");
     assert!(
-        test.precision() >= 0.91,
+        test.precision() >= 0.90,
         "test precision {:.3}\n{}",
         test.precision(),
         shown()
     );
     assert!(
-        test.recall() >= 0.63,
+        test.recall() >= 0.65,
         "test recall {:.3}\n{}",
         test.recall(),
         shown()
     );
     assert!(
-        must as f64 >= 0.60 * musts as f64,
+        must as f64 >= 0.62 * musts as f64,
         "test must-escalate {must}/{musts}\n{}",
         shown()
     );
     let dev = report.counts(Some(Split::Dev));
     assert!(
-        dev.precision() >= 0.94 && dev.recall() >= 0.76,
+        dev.precision() >= 0.94 && dev.recall() >= 0.80,
         "dev {dev:?}\n{}",
         shown()
     );
