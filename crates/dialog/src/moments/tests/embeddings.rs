@@ -356,28 +356,34 @@ impl Embedder for Flat {
     }
 }
 
+/// Asks for a person and examples of a hacked account, for the classifier tests below.
+const ASKS: [&str; 3] = ["a human please", "a human now", "put a human on"];
+const HACKED: [&str; 3] = [
+    "someone hacked my account and ordered a tv",
+    "my account was hacked last night",
+    "hacked account, orders i never placed",
+];
+
+/// 24 near misses: `template` with `{n}` numbered and `{thing}` a tv or a sofa.
+fn numbered(template: &str) -> Vec<String> {
+    (0..24)
+        .map(|i| {
+            template
+                .replace("{n}", &i.to_string())
+                .replace("{thing}", ["tv", "sofa"][i % 2])
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn the_classifier_reads_the_words_of_the_message_unless_told_not_to() {
-    let asks = ["a human please", "a human now", "put a human on"];
-    let fraud = [
-        "someone hacked my account and ordered a tv",
-        "my account was hacked last night",
-        "hacked account, orders i never placed",
-    ];
-    let near: Vec<String> = (0..24)
-        .map(|i| {
-            format!(
-                "where is my order number {i}, the {} one",
-                ["tv", "sofa"][i % 2]
-            )
-        })
-        .collect();
+    let near = numbered("where is my order number {n}, the {thing} one");
     let near: Vec<&str> = near.iter().map(String::as_str).collect();
     let message = Context::new("i think my account got hacked", Channel::Web);
     for (words, fires) in [("true", true), ("false", false)] {
         let method = format!("method = \"classifier\"\nconfidence = 0.6\nwords = {words}");
         let policy =
-            Policy::from_toml(&examples_policy(&asks, &fraud, &near, &method), "test").unwrap();
+            Policy::from_toml(&examples_policy(&ASKS, &HACKED, &near, &method), "test").unwrap();
         let detector = Detector::new(policy, Some(Arc::new(Flat)));
         let d = detector.assess(&message).await;
         assert_eq!(d.fired("high_stakes:fraud"), fires, "words = {words}: {d}");
@@ -390,20 +396,9 @@ async fn the_classifier_reads_the_words_of_the_message_unless_told_not_to() {
 
 #[tokio::test]
 async fn a_classifier_sure_of_routine_overrules_a_topic_phrase_only_with_a_veto() {
-    let asks = ["a human please", "a human now", "put a human on"];
-    let fraud = [
-        "someone hacked my account and ordered a tv",
-        "my account was hacked last night",
-        "hacked account, orders i never placed",
-    ];
-    let near: Vec<String> = (0..24)
-        .map(|i| {
-            format!(
-                "my account was hacked years ago, all sorted since, where is my {} order {i}",
-                ["tv", "sofa"][i % 2]
-            )
-        })
-        .collect();
+    let near = numbered(
+        "my account was hacked years ago, all sorted since, where is my {thing} order {n}",
+    );
     let near: Vec<&str> = near.iter().map(String::as_str).collect();
     // Told as the past and settled: the phrase "hacked" matches, the classifier says routine.
     let settled = Context::new(
@@ -413,7 +408,7 @@ async fn a_classifier_sure_of_routine_overrules_a_topic_phrase_only_with_a_veto(
     let now = Context::new("hacked account, someone ordered a tv", Channel::Web);
     for (veto, fires) in [("", true), ("veto = 0.9", false)] {
         let method = format!("method = \"classifier\"\nconfidence = 0.6\n{veto}");
-        let text = examples_policy(&asks, &fraud, &near, &method).replace(
+        let text = examples_policy(&ASKS, &HACKED, &near, &method).replace(
             "name = \"fraud\"\nweight = 2.0\n",
             "name = \"fraud\"\nweight = 2.0\nphrases = [\"hacked\"]\n",
         );
@@ -426,7 +421,7 @@ async fn a_classifier_sure_of_routine_overrules_a_topic_phrase_only_with_a_veto(
         let d = detector.assess(&now).await;
         assert!(d.fired("high_stakes:fraud"), "{veto:?}: {d}");
     }
-    let bad = examples_policy(&asks, &fraud, &near, "method = \"classifier\"\nveto = 1.5");
+    let bad = examples_policy(&ASKS, &HACKED, &near, "method = \"classifier\"\nveto = 1.5");
     let err = Policy::from_toml(&bad, "test").unwrap_err().to_string();
     assert!(err.contains("matching.veto"), "{err}");
 }
