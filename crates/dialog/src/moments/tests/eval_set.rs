@@ -107,7 +107,7 @@ async fn full_report() {
 
 /// A floor a little under the scores measured with phrases only (test: fresh batches 4, 6,
 /// 7, 9, 10, 12 and 13 included, precision 0.911, recall 0.660, must-escalate 291/463 =
-/// 0.629; dev, batches 5, 8 and 11 included, precision 0.954, recall 0.810; see
+/// 0.629; dev, batches 5, 8, 11 and 14 included, precision 0.936, recall 0.792; see
 /// benches/RESULTS.md): fails when the phrases or the policy regress. The floors came down on
 /// 2026-12-06 when fresh batches of unseen phrasings joined both splits, not because the phrases
 /// changed. With the embedder, meaning lifts them (tests/semantic.rs).
@@ -136,7 +136,7 @@ async fn the_detector_holds_its_measured_scores() {
     );
     let dev = report.counts(Some(Split::Dev));
     assert!(
-        dev.precision() >= 0.94 && dev.recall() >= 0.80,
+        dev.precision() >= 0.93 && dev.recall() >= 0.78,
         "dev {dev:?}\n{}",
         shown()
     );
