@@ -197,10 +197,10 @@ async fn passage_vectors_are_cached_so_only_changed_passages_are_embedded() {
 /// recognised by meaning (the policy's classifier, trained on its examples and near misses).
 /// Meaning lifts recall past the phrases-only floors (eval_set.rs) at a bounded cost in
 /// precision; these floors sit just under the figures in benches/RESULTS.md (test, fresh
-/// batches 12 and 13 included: precision 0.928, recall 0.948, must-escalate 439/463 = 0.948;
-/// dev, batch 14 included: 0.941 / 0.981). Without the classifier's veto over phrases
-/// (`matching.veto`) test precision is 0.903; without the classifier's words lower still:
-/// each fails. The dev floors came down when fresh batch 14 joined dev.
+/// batches 12, 13 and 15 included: precision 0.921, recall 0.949, must-escalate 496/523 =
+/// 0.948; dev, batch 14 included: 0.942 / 0.991). Without the classifier's veto over phrases
+/// (`matching.veto`) test precision is 0.891; without the classifier's words lower still:
+/// each fails. The dev precision floor came down when fresh batch 14 joined dev.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_moments_detector_with_embeddings_keeps_its_floors() {
     use warmline_dialog::moments::eval::{EvalSet, Split, evaluate};
@@ -215,5 +215,5 @@ async fn the_moments_detector_with_embeddings_keeps_its_floors() {
     assert!(test.recall() >= 0.94, "{report}");
     assert!(must_hit as f64 / must_all as f64 >= 0.94, "{report}");
     let dev = report.counts(Some(Split::Dev));
-    assert!(dev.precision() >= 0.935 && dev.recall() >= 0.97, "{report}");
+    assert!(dev.precision() >= 0.935 && dev.recall() >= 0.98, "{report}");
 }

@@ -56,7 +56,7 @@ fn the_set_is_large_balanced_and_both_splits_cover_every_category() {
     let positives = set.items.iter().filter(|i| i.escalate).count();
     let share = positives as f64 / set.len() as f64;
     // The fresh batches are half positives (60 must-escalate of 130): the share creeps up.
-    assert!((0.35..=0.47).contains(&share), "{share}");
+    assert!((0.35..=0.48).contains(&share), "{share}");
     let dev = set.items.iter().filter(|i| i.split == Split::Dev).count();
     assert!(
         dev * 5 >= set.len() * 2 && dev * 5 <= set.len() * 3,
@@ -106,8 +106,8 @@ async fn full_report() {
 }
 
 /// A floor a little under the scores measured with phrases only (test: fresh batches 4, 6,
-/// 7, 9, 10, 12 and 13 included, precision 0.911, recall 0.660, must-escalate 291/463 =
-/// 0.629; dev, batches 5, 8, 11 and 14 included, precision 0.936, recall 0.792; see
+/// 7, 9, 10, 12, 13 and 15 included, precision 0.893, recall 0.670, must-escalate 336/523 =
+/// 0.642; dev, batches 5, 8, 11 and 14 included, precision 0.937, recall 0.811; see
 /// benches/RESULTS.md): fails when the phrases or the policy regress. The floors came down on
 /// 2026-12-06 when fresh batches of unseen phrasings joined both splits, not because the phrases
 /// changed. With the embedder, meaning lifts them (tests/semantic.rs).
@@ -118,7 +118,7 @@ async fn the_detector_holds_its_measured_scores() {
     let (must, musts) = report.must_recall(Some(Split::Test));
     let shown = || format!("{report}");
     assert!(
-        test.precision() >= 0.90,
+        test.precision() >= 0.88,
         "test precision {:.3}\n{}",
         test.precision(),
         shown()
@@ -136,7 +136,7 @@ async fn the_detector_holds_its_measured_scores() {
     );
     let dev = report.counts(Some(Split::Dev));
     assert!(
-        dev.precision() >= 0.93 && dev.recall() >= 0.78,
+        dev.precision() >= 0.93 && dev.recall() >= 0.80,
         "dev {dev:?}\n{}",
         shown()
     );
