@@ -107,6 +107,12 @@ pub(crate) struct RawRepeat {
 pub(crate) struct RawMatching {
     pub hypothetical: Vec<String>,
     pub hypothetical_window: usize,
+    /// Words that, just before a topic phrase, deny it ("not going to sue"); none: off.
+    #[serde(default)]
+    pub negation: Vec<String>,
+    /// How many words before the phrase a negation reaches.
+    #[serde(default = "default_negation_window")]
+    pub negation_window: usize,
     /// How meaning decides (see `signals::meaning`).
     #[serde(default)]
     pub method: RawMethod,
@@ -141,6 +147,10 @@ pub(crate) enum RawMethod {
 
 fn default_confidence() -> f32 {
     0.8
+}
+
+fn default_negation_window() -> usize {
+    2
 }
 
 fn default_words() -> bool {

@@ -27,6 +27,8 @@ pub(crate) struct TopicRules {
     pub topics: Vec<Topic>,
     hypothetical: Vec<Pattern>,
     window: usize,
+    negation: Vec<Pattern>,
+    negation_window: usize,
 }
 
 /// How a topic was recognised.
@@ -53,6 +55,12 @@ impl TopicRules {
             return Err((
                 "matching.hypothetical_window".into(),
                 format!("{} is out of range 0..=10", matching.hypothetical_window),
+            ));
+        }
+        if matching.negation_window > 10 {
+            return Err((
+                "matching.negation_window".into(),
+                format!("{} is out of range 0..=10", matching.negation_window),
             ));
         }
         let mut topics: Vec<Topic> = Vec::new();
@@ -102,10 +110,13 @@ impl TopicRules {
             topics,
             hypothetical: compile_all(&matching.hypothetical, classes, "matching.hypothetical")?,
             window: matching.hypothetical_window,
+            negation: compile_all(&matching.negation, classes, "matching.negation")?,
+            negation_window: matching.negation_window,
         })
     }
 
-    /// The topics (by index) whose phrases match outside a hypothetical.
+    /// The topics (by index) whose phrases match outside a hypothetical and not right after
+    /// a negation ("I'm not going to sue").
     pub(crate) fn phrase_hits(&self, toks: &[Token]) -> Vec<usize> {
         self.topics
             .iter()
@@ -113,7 +124,10 @@ impl TopicRules {
             .filter(|(_, t)| {
                 spans_without(toks, &t.phrases, &t.except)
                     .into_iter()
-                    .any(|(start, _)| !pattern_before(toks, start, self.window, &self.hypothetical))
+                    .any(|(start, _)| {
+                        !pattern_before(toks, start, self.window, &self.hypothetical)
+                            && !pattern_before(toks, start, self.negation_window, &self.negation)
+                    })
             })
             .map(|(i, _)| i)
             .collect()
