@@ -197,10 +197,10 @@ async fn passage_vectors_are_cached_so_only_changed_passages_are_embedded() {
 /// recognised by meaning (the policy's classifier, trained on its examples and near misses).
 /// Meaning lifts recall past the phrases-only floors (eval_set.rs) at a bounded cost in
 /// precision; these floors sit just under the figures in benches/RESULTS.md (test, fresh
-/// batches 12, 13 and 15 included: precision 0.921, recall 0.949, must-escalate 496/523 =
-/// 0.948; dev, batch 14 included: 0.942 / 0.991). Without the classifier's veto over phrases
-/// (`matching.veto`) test precision is 0.891; without the classifier's words lower still:
-/// each fails. The dev precision floor came down when fresh batch 14 joined dev.
+/// batches 12, 13 and 15 included: precision 0.922, recall 0.949, must-escalate 496/523 =
+/// 0.948; dev, batches 14 and 16 included: 0.938 / 0.988). Without the classifier's veto over
+/// phrases (`matching.veto`) test precision is 0.892; without the classifier's words lower
+/// still: each fails. The dev precision floor came down when fresh batch 14 joined dev.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_moments_detector_with_embeddings_keeps_its_floors() {
     use warmline_dialog::moments::eval::{EvalSet, Split, evaluate};

@@ -213,6 +213,34 @@ fn high_stakes_topics_fire_on_events_not_on_questions_about_them() {
 }
 
 #[test]
+fn a_topic_phrase_right_after_a_negation_is_denied_not_reported() {
+    for text in [
+        "I'm not going to sue anyone, I just want my delivery fee back",
+        "i was never locked out, i just want to change my email",
+    ] {
+        assert!(!say(text).escalate, "{text}: {}", say(text));
+    }
+    // Phrases that carry their own negation still count, and so does a negation further back.
+    for (text, topic) in [
+        ("there's a purchase on my card i did not make", "fraud"),
+        (
+            "i can't believe it, my account is locked again",
+            "locked_account",
+        ),
+        (
+            "not sure why, but my lawyer will be contacting you",
+            "legal",
+        ),
+    ] {
+        assert!(
+            say(text).fired(&format!("high_stakes:{topic}")),
+            "{text}: {}",
+            say(text)
+        );
+    }
+}
+
+#[test]
 fn channel_rules_send_topics_to_a_person_or_a_phone_call() {
     let web = say("please delete all my personal data");
     assert!(!web.escalate, "{web}");
