@@ -207,9 +207,13 @@ fn high_stakes_topics_fire_on_events_not_on_questions_about_them() {
         "how do i cancel an order",
         "the word 'lawyer' in your terms, what does it mean",
         "my dad passed me his old card, how do i update my payment",
+        "what happens if i get locked out of my account",
     ] {
         assert!(!say(text).escalate, "{text}: {}", say(text));
     }
+    // "What happened" tells the past: not a hypothetical.
+    let d = say("not sure what happened, but my lawyer will be contacting you");
+    assert!(d.fired("high_stakes:legal"), "{d}");
 }
 
 #[test]
