@@ -38,22 +38,19 @@ pub(crate) fn preceded_by(tokens: &[Token], start: usize, window: usize, words: 
         .any(|t| t.sentence == at.sentence && words.contains(&t.raw.as_str()))
 }
 
-/// Whether a match of any of `patterns` ends within `window` tokens before `start`, in the
-/// same sentence.
-pub(crate) fn pattern_before(
-    tokens: &[Token],
-    start: usize,
-    window: usize,
-    patterns: &[Pattern],
-) -> bool {
+/// Every place any of `patterns` matches in `tokens`.
+pub(crate) fn spans_of(tokens: &[Token], patterns: &[Pattern]) -> Vec<Span> {
+    patterns.iter().flat_map(|p| p.find(tokens)).collect()
+}
+
+/// Whether one of `spans` ends within `window` tokens before `start`, in the same sentence.
+pub(crate) fn span_before(tokens: &[Token], start: usize, window: usize, spans: &[Span]) -> bool {
     let Some(at) = tokens.get(start) else {
         return false;
     };
-    patterns.iter().any(|p| {
-        p.find(tokens).iter().any(|&(s, end)| {
-            end <= start && end + window >= start && tokens[s].sentence == at.sentence
-        })
-    })
+    spans
+        .iter()
+        .any(|&(s, end)| end <= start && end + window >= start && tokens[s].sentence == at.sentence)
 }
 
 /// The spans of `patterns` in `tokens` that no span of `except` overlaps.
@@ -62,10 +59,9 @@ pub(crate) fn spans_without(
     patterns: &[Pattern],
     except: &[Pattern],
 ) -> Vec<Span> {
-    let blocked: Vec<Span> = except.iter().flat_map(|p| p.find(tokens)).collect();
-    patterns
-        .iter()
-        .flat_map(|p| p.find(tokens))
+    let blocked = spans_of(tokens, except);
+    spans_of(tokens, patterns)
+        .into_iter()
         .filter(|span| !blocked.iter().any(|b| super::pattern::overlaps(*span, *b)))
         .collect()
 }

@@ -6,7 +6,7 @@
 use super::super::pattern::{Classes, Pattern};
 use super::super::policy::raw::{RawMatching, RawTopic};
 use super::super::text::Token;
-use super::{compile_all, pattern_before, spans_without};
+use super::{compile_all, span_before, spans_of, spans_without};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Topic {
@@ -118,6 +118,9 @@ impl TopicRules {
     /// The topics (by index) whose phrases match outside a hypothetical and not right after
     /// a negation ("I'm not going to sue").
     pub(crate) fn phrase_hits(&self, toks: &[Token]) -> Vec<usize> {
+        // Found once per message, not once per phrase match.
+        let hypothetical = spans_of(toks, &self.hypothetical);
+        let negation = spans_of(toks, &self.negation);
         self.topics
             .iter()
             .enumerate()
@@ -125,8 +128,8 @@ impl TopicRules {
                 spans_without(toks, &t.phrases, &t.except)
                     .into_iter()
                     .any(|(start, _)| {
-                        !pattern_before(toks, start, self.window, &self.hypothetical)
-                            && !pattern_before(toks, start, self.negation_window, &self.negation)
+                        !span_before(toks, start, self.window, &hypothetical)
+                            && !span_before(toks, start, self.negation_window, &negation)
                     })
             })
             .map(|(i, _)| i)
