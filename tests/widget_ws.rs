@@ -80,9 +80,10 @@ fn refusal(result: Result<(Socket, impl Sized), tokio_tungstenite::tungstenite::
     }
 }
 
-/// Every JSON frame until one of `kind` satisfies `wanted` (included), within 10 s.
+/// Every JSON frame until one of `kind` satisfies `wanted` (included), within 30 s (a
+/// generated answer on a loaded 2-core machine can take more than 10).
 async fn until(socket: &mut Socket, kind: &str, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();
     loop {
         let frame = tokio::time::timeout_at(deadline, socket.next())

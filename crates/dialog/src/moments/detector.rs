@@ -159,9 +159,11 @@ impl Detector {
             return Ok(Recognised::default());
         };
         let mut hits = rules.hits(&text, message, vectors);
-        // A topic inside a hypothetical ("if I close my account...") is a question about it;
-        // meaning can't tell where the topic sits, so only an ask for a person survives one.
-        if self.policy.topics.hypothetical(&tokens(&text)) {
+        // A topic inside a hypothetical ("if I close my account...") is a question about it,
+        // and one told as settled ("...but the reset link worked") is over; meaning can't
+        // tell where the topic sits, so only an ask for a person survives either.
+        let toks = tokens(&text);
+        if self.policy.topics.hypothetical(&toks) || self.policy.topics.settled(&toks) {
             hits.kinds.retain(|(kind, _)| *kind == Kind::Explicit);
         }
         Ok(hits)

@@ -113,6 +113,10 @@ pub(crate) struct RawMatching {
     /// How many words before the phrase a negation reaches.
     #[serde(default = "default_negation_window")]
     pub negation_window: usize,
+    /// Words that, later in the message, say the event told before them is over and settled
+    /// ("...but the reset link worked"); none: off.
+    #[serde(default)]
+    pub settled: Vec<String>,
     /// How meaning decides (see `signals::meaning`).
     #[serde(default)]
     pub method: RawMethod,

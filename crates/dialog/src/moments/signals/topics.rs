@@ -29,6 +29,7 @@ pub(crate) struct TopicRules {
     window: usize,
     negation: Vec<Pattern>,
     negation_window: usize,
+    settled: Vec<Pattern>,
 }
 
 /// How a topic was recognised.
@@ -112,24 +113,28 @@ impl TopicRules {
             window: matching.hypothetical_window,
             negation: compile_all(&matching.negation, classes, "matching.negation")?,
             negation_window: matching.negation_window,
+            settled: compile_all(&matching.settled, classes, "matching.settled")?,
         })
     }
 
-    /// The topics (by index) whose phrases match outside a hypothetical and not right after
-    /// a negation ("I'm not going to sue").
+    /// The topics (by index) whose phrases match outside a hypothetical, not right after a
+    /// negation ("I'm not going to sue") and not before words that say it is settled ("I was
+    /// locked out, but the reset link worked").
     pub(crate) fn phrase_hits(&self, toks: &[Token]) -> Vec<usize> {
         // Found once per message, not once per phrase match.
         let hypothetical = spans_of(toks, &self.hypothetical);
         let negation = spans_of(toks, &self.negation);
+        let settled = spans_of(toks, &self.settled);
         self.topics
             .iter()
             .enumerate()
             .filter(|(_, t)| {
                 spans_without(toks, &t.phrases, &t.except)
                     .into_iter()
-                    .any(|(start, _)| {
+                    .any(|(start, end)| {
                         !span_before(toks, start, self.window, &hypothetical)
                             && !span_before(toks, start, self.negation_window, &negation)
+                            && !settled.iter().any(|&(s, _)| s >= end)
                     })
             })
             .map(|(i, _)| i)
@@ -140,6 +145,12 @@ impl TopicRules {
     /// say where the topic sits in the message, are dropped then).
     pub(crate) fn hypothetical(&self, toks: &[Token]) -> bool {
         self.hypothetical.iter().any(|p| !p.find(toks).is_empty())
+    }
+
+    /// Whether the message tells an event as over and settled anywhere ("...but the reset
+    /// link worked"); embedding hits are dropped then, like in a hypothetical.
+    pub(crate) fn settled(&self, toks: &[Token]) -> bool {
+        self.settled.iter().any(|p| !p.find(toks).is_empty())
     }
 }
 

@@ -245,6 +245,89 @@ fn a_topic_phrase_right_after_a_negation_is_denied_not_reported() {
 }
 
 #[test]
+fn a_topic_told_as_over_and_settled_is_not_reported() {
+    for text in [
+        "I was locked out yesterday but the reset link worked and I'm back in. How do I turn on two-step verification?",
+        "there was a charge i didn't recognise, but it turns out my husband ordered dog food on our card",
+        "someone used my card last month but your team reversed them. does the new card have the same limit?",
+    ] {
+        assert!(!say(text).escalate, "{text}: {}", say(text));
+    }
+    // Settled words before the event, or a lockout the reset did not fix, still count.
+    for (text, topic) in [
+        (
+            "the reset link worked last time, but now my account is locked again",
+            "locked_account",
+        ),
+        (
+            "i'm locked out of my account and the reset link didn't work",
+            "locked_account",
+        ),
+    ] {
+        assert!(
+            say(text).fired(&format!("high_stakes:{topic}")),
+            "{text}: {}",
+            say(text)
+        );
+    }
+}
+
+#[test]
+fn someone_elses_loss_or_account_is_not_the_customers_moment() {
+    for text in [
+        "My coworker's dad died, what's a good card and a small gift under $40?",
+        "do you have sympathy cards in french? need one for a coworker whose mother passed",
+        "My Netflix account got suspended, can I buy a Netflix gift card at your store?",
+        "Is there a fee to cancel Juniper Plus before the year is up?",
+    ] {
+        assert!(!say(text).escalate, "{text}: {}", say(text));
+    }
+    // A death told as the past it is: "before" and "after" are not hypothetical there.
+    for text in [
+        "my husband bought me a gift card before he died and now i cant use it",
+        "after my mom passed i need to close her account",
+    ] {
+        assert!(
+            say(text).fired("high_stakes:bereavement"),
+            "{text}: {}",
+            say(text)
+        );
+    }
+}
+
+#[test]
+fn french_and_spanish_moments_are_recognised_told_either_way_round() {
+    for (text, topic) in [
+        ("Me robaron la tarjeta ayer en el metro", "fraud"),
+        ("On m'a volé ma carte hier", "fraud"),
+        ("Bloquearon mi cuenta y no puedo pagar", "locked_account"),
+        (
+            "Si vous ne me remboursez pas, je vais porter plainte",
+            "legal",
+        ),
+        ("Voy a demandarlos si no me devuelven el dinero", "legal"),
+        ("La olla explotó y mi esposa tiene quemaduras", "safety"),
+        ("Le grille-pain a pris feu dans ma cuisine", "safety"),
+        (
+            "Ma mère est morte le mois dernier, je dois fermer son compte",
+            "bereavement",
+        ),
+    ] {
+        assert!(
+            say(text).fired(&format!("high_stakes:{topic}")),
+            "{text}: {}",
+            say(text)
+        );
+    }
+    for text in [
+        "Avez-vous des avocats bio en stock cette semaine ?",
+        "Je voudrais acheter du saumon fumé",
+    ] {
+        assert!(!say(text).escalate, "{text}: {}", say(text));
+    }
+}
+
+#[test]
 fn channel_rules_send_topics_to_a_person_or_a_phone_call() {
     let web = say("please delete all my personal data");
     assert!(!web.escalate, "{web}");
