@@ -159,13 +159,18 @@ impl Detector {
             return Ok(Recognised::default());
         };
         let mut hits = rules.hits(&text, message, vectors);
-        // A topic inside a hypothetical ("if I close my account...") is a question about it,
-        // and one told as settled ("...but the reset link worked") is over; meaning can't
-        // tell where the topic sits, so only an ask for a person survives either.
+        // A topic inside a hypothetical ("if I close my account...") is a question about it;
+        // meaning can't tell where the topic sits, so only an ask for a person survives one.
         let toks = tokens(&text);
-        if self.policy.topics.hypothetical(&toks) || self.policy.topics.settled(&toks) {
+        if self.policy.topics.hypothetical(&toks) {
             hits.kinds.retain(|(kind, _)| *kind == Kind::Explicit);
         }
+        // Nor does a topic its phrases tell as settled ("...but the reset link worked") or
+        // an exception reads in another sense ("my coworker's dad died").
+        let mut quiet = self.policy.topics.settled(&toks);
+        quiet.extend(self.policy.topics.excepted(&toks));
+        hits.kinds
+            .retain(|(kind, _)| !matches!(kind, Kind::Topic(i) if quiet.contains(i)));
         Ok(hits)
     }
 

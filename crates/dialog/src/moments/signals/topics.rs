@@ -3,7 +3,7 @@
 //! configured. A phrase inside a hypothetical ("if I cancel Plus, do I keep my points?") is
 //! a question about the topic, not the topic happening, and doesn't count.
 
-use super::super::pattern::{Classes, Pattern};
+use super::super::pattern::{Classes, Pattern, overlaps};
 use super::super::policy::raw::{RawMatching, RawTopic};
 use super::super::text::Token;
 use super::{compile_all, span_before, spans_of, spans_without};
@@ -121,6 +121,27 @@ impl TopicRules {
     /// negation ("I'm not going to sue") and not before words that say it is settled ("I was
     /// locked out, but the reset link worked").
     pub(crate) fn phrase_hits(&self, toks: &[Token]) -> Vec<usize> {
+        self.told(toks)
+            .into_iter()
+            .filter(|&(_, settled)| !settled)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The topics (by index) told first and then said to be settled: meaning doesn't get to
+    /// report them either.
+    pub(crate) fn settled(&self, toks: &[Token]) -> Vec<usize> {
+        self.told(toks)
+            .into_iter()
+            .filter(|&(_, settled)| settled)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The topics whose phrases match outside a hypothetical and not right after a negation,
+    /// each with whether settled words follow its first such match (whatever is said of it
+    /// after that, a conjunction's part can sit anywhere, is about the settled event).
+    fn told(&self, toks: &[Token]) -> Vec<(usize, bool)> {
         // Found once per message, not once per phrase match.
         let hypothetical = spans_of(toks, &self.hypothetical);
         let negation = spans_of(toks, &self.negation);
@@ -128,16 +149,16 @@ impl TopicRules {
         self.topics
             .iter()
             .enumerate()
-            .filter(|(_, t)| {
-                spans_without(toks, &t.phrases, &t.except)
+            .filter_map(|(i, t)| {
+                let (_, end) = spans_without(toks, &t.phrases, &t.except)
                     .into_iter()
-                    .any(|(start, end)| {
+                    .filter(|&(start, _)| {
                         !span_before(toks, start, self.window, &hypothetical)
                             && !span_before(toks, start, self.negation_window, &negation)
-                            && !settled.iter().any(|&(s, _)| s >= end)
                     })
+                    .min()?;
+                Some((i, settled.iter().any(|&(s, _)| s >= end)))
             })
-            .map(|(i, _)| i)
             .collect()
     }
 
@@ -147,10 +168,22 @@ impl TopicRules {
         self.hypothetical.iter().any(|p| !p.find(toks).is_empty())
     }
 
-    /// Whether the message tells an event as over and settled anywhere ("...but the reset
-    /// link worked"); embedding hits are dropped then, like in a hypothetical.
-    pub(crate) fn settled(&self, toks: &[Token]) -> bool {
-        self.settled.iter().any(|p| !p.find(toks).is_empty())
+    /// The topics (by index) one of whose phrases an exception cancels ("my coworker's dad
+    /// died"): the message says those words in the sense that is not the topic, so meaning
+    /// doesn't get to report the topic either.
+    pub(crate) fn excepted(&self, toks: &[Token]) -> Vec<usize> {
+        self.topics
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| {
+                let blocked = spans_of(toks, &t.except);
+                !blocked.is_empty()
+                    && spans_of(toks, &t.phrases)
+                        .into_iter()
+                        .any(|span| blocked.iter().any(|b| overlaps(span, *b)))
+            })
+            .map(|(i, _)| i)
+            .collect()
     }
 }
 

@@ -217,6 +217,43 @@ async fn near_misses_keep_routine_questions_from_a_kind_and_asks_for_a_person_co
     assert!(!d.fired("high_stakes:fraud"), "{d}");
 }
 
+#[tokio::test]
+async fn meaning_does_not_report_a_topic_its_phrases_tell_as_settled_or_in_another_sense() {
+    let fraud = ["strange purchases appeared on my juniper statement"];
+    let near = ["which stores open early on sunday"];
+    let method = "method = \"nearest\"\nsettled = [\"refund =worked\"]";
+    let text = examples_policy(&[], &fraud, &near, method).replace(
+        "name = \"fraud\"\nweight = 2.0\n",
+        "name = \"fraud\"\nweight = 2.0\nphrases = [\"strange purchases\"]\nexcept = [\"sister s strange\"]\n",
+    );
+    let detector = Detector::new(
+        Policy::from_toml(&text, "test").unwrap(),
+        Some(Arc::new(Words::default())),
+    );
+    let fires = |text: &'static str| {
+        let detector = &detector;
+        async move {
+            detector
+                .assess(&Context::new(text, Channel::Web))
+                .await
+                .fired("high_stakes:fraud")
+        }
+    };
+    // By phrase, and by meaning alone (the phrase's words apart).
+    assert!(fires("strange purchases appeared on my juniper statement").await);
+    assert!(fires("purchases appeared strange on my juniper statement").await);
+    // The exception reads the words in another sense; settled words follow the phrase.
+    assert!(!fires("my sister's strange purchases appeared on my juniper statement").await);
+    assert!(
+        !fires("strange purchases appeared on my juniper statement but the refund worked").await
+    );
+    // Settled words before the phrase don't settle it.
+    assert!(
+        fires("the refund worked before, now strange purchases appeared on my juniper statement")
+            .await
+    );
+}
+
 #[test]
 fn a_bad_margin_or_an_empty_example_is_refused_with_its_field() {
     let text = include_str!("../../../../../knowledge/policy/moments.toml");

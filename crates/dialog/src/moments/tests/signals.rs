@@ -296,6 +296,39 @@ fn someone_elses_loss_or_account_is_not_the_customers_moment() {
 }
 
 #[test]
+fn threats_sickness_and_deaths_told_in_passing_are_recognised_and_denials_are_not() {
+    for (text, topic) in [
+        (
+            "Refund me for the broken patio set or I'm doing a chargeback through my bank.",
+            "legal",
+        ),
+        (
+            "My whole family got sick after eating the chicken salad, my son is still throwing up",
+            "safety",
+        ),
+        (
+            "My brother ordered a recliner for Mom before she passed, it's coming Thursday",
+            "bereavement",
+        ),
+    ] {
+        assert!(
+            say(text).fired(&format!("high_stakes:{topic}")),
+            "{text}: {}",
+            say(text)
+        );
+    }
+    for text in [
+        "I think I lost my Juniper Pay card at the mall. No weird charges on it. Can I get a replacement?",
+        "My brother is taking his landlord to small claims court and needs a filing cabinet",
+        "how long does a chargeback take to show up?",
+        "home sick from work so i missed the delivery, can you redeliver?",
+        "my dad passed it to me, how do I register the warranty?",
+    ] {
+        assert!(!say(text).escalate, "{text}: {}", say(text));
+    }
+}
+
+#[test]
 fn french_and_spanish_moments_are_recognised_told_either_way_round() {
     for (text, topic) in [
         ("Me robaron la tarjeta ayer en el metro", "fraud"),
