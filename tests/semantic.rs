@@ -197,10 +197,10 @@ async fn passage_vectors_are_cached_so_only_changed_passages_are_embedded() {
 /// recognised by meaning (the policy's classifier, trained on its examples and near misses).
 /// Meaning lifts recall past the phrases-only floors (eval_set.rs) at a bounded cost in
 /// precision; these floors sit just under the figures in benches/RESULTS.md (test, fresh
-/// batches 12, 13 and 15 included: precision 0.922, recall 0.949, must-escalate 496/523 =
-/// 0.948; dev, batches 14 and 16 included: 0.938 / 0.988). Without the classifier's veto over
-/// phrases (`matching.veto`) test precision is 0.892; without the classifier's words lower
-/// still: each fails. The dev precision floor came down when fresh batch 14 joined dev.
+/// batches 12, 13, 15, 17 and 19 included: precision 0.923, recall 0.955, must-escalate
+/// 614/643 = 0.955, the goal; dev, batches 14, 16 and 18 included: 0.969 / 0.998).
+/// Without the classifier's veto over phrases (`matching.veto`) test precision is 0.898;
+/// without the classifier's words 0.891 and must-escalate 0.936: each fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_moments_detector_with_embeddings_keeps_its_floors() {
     use warmline_dialog::moments::eval::{EvalSet, Split, evaluate};
@@ -212,8 +212,8 @@ async fn the_moments_detector_with_embeddings_keeps_its_floors() {
     let test = report.counts(Some(Split::Test));
     let (must_hit, must_all) = report.must_recall(Some(Split::Test));
     assert!(test.precision() >= 0.915, "{report}");
-    assert!(test.recall() >= 0.94, "{report}");
-    assert!(must_hit as f64 / must_all as f64 >= 0.94, "{report}");
+    assert!(test.recall() >= 0.95, "{report}");
+    assert!(must_hit as f64 / must_all as f64 >= 0.95, "{report}");
     let dev = report.counts(Some(Split::Dev));
-    assert!(dev.precision() >= 0.935 && dev.recall() >= 0.98, "{report}");
+    assert!(dev.precision() >= 0.96 && dev.recall() >= 0.99, "{report}");
 }

@@ -55,8 +55,9 @@ fn the_set_is_large_balanced_and_both_splits_cover_every_category() {
     assert!(set.len() >= 330, "{}", set.len());
     let positives = set.items.iter().filter(|i| i.escalate).count();
     let share = positives as f64 / set.len() as f64;
-    // The fresh batches are half positives (60 must-escalate of 130): the share creeps up.
-    assert!((0.35..=0.48).contains(&share), "{share}");
+    // The fresh batches are half positives (66 of 130): the share creeps up (0.478 with
+    // batch 19).
+    assert!((0.35..=0.50).contains(&share), "{share}");
     let dev = set.items.iter().filter(|i| i.split == Split::Dev).count();
     assert!(
         dev * 5 >= set.len() * 2 && dev * 5 <= set.len() * 3,
@@ -106,11 +107,10 @@ async fn full_report() {
 }
 
 /// A floor a little under the scores measured with phrases only (test: fresh batches 4, 6,
-/// 7, 9, 10, 12, 13 and 15 included, precision 0.897, recall 0.669, must-escalate 335/523 =
-/// 0.641; dev, batches 5, 8, 11, 14 and 16 included, precision 0.933, recall 0.804; see
-/// benches/RESULTS.md): fails when the phrases or the policy regress. The floors came down on
-/// 2026-12-06 when fresh batches of unseen phrasings joined both splits, not because the phrases
-/// changed. With the embedder, meaning lifts them (tests/semantic.rs).
+/// 7, 9, 10, 12, 13, 15, 17 and 19 included, precision 0.907, recall 0.712, must-escalate
+/// 447/643 = 0.695; dev, batches 5, 8, 11, 14, 16 and 18 included, precision 0.970, recall
+/// 0.820; see benches/RESULTS.md): fails when the phrases or the policy regress. With the
+/// embedder, meaning lifts them (tests/semantic.rs).
 #[tokio::test]
 async fn the_detector_holds_its_measured_scores() {
     let report = evaluate(&detector(), &eval_set()).await;
@@ -118,25 +118,25 @@ async fn the_detector_holds_its_measured_scores() {
     let (must, musts) = report.must_recall(Some(Split::Test));
     let shown = || format!("{report}");
     assert!(
-        test.precision() >= 0.88,
+        test.precision() >= 0.90,
         "test precision {:.3}\n{}",
         test.precision(),
         shown()
     );
     assert!(
-        test.recall() >= 0.65,
+        test.recall() >= 0.70,
         "test recall {:.3}\n{}",
         test.recall(),
         shown()
     );
     assert!(
-        must as f64 >= 0.62 * musts as f64,
+        must as f64 >= 0.68 * musts as f64,
         "test must-escalate {must}/{musts}\n{}",
         shown()
     );
     let dev = report.counts(Some(Split::Dev));
     assert!(
-        dev.precision() >= 0.93 && dev.recall() >= 0.80,
+        dev.precision() >= 0.96 && dev.recall() >= 0.81,
         "dev {dev:?}\n{}",
         shown()
     );
