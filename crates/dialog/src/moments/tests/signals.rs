@@ -19,6 +19,22 @@ fn dialogue(turns: &[(&str, BotOutcome)], now: &str) -> Context {
     Context::new(now, Channel::Web).with_history(history)
 }
 
+/// Asserts that each message fires its topic (`high_stakes:<topic>`).
+fn assert_topics(cases: &[(&str, &str)]) {
+    for (text, topic) in cases {
+        let d = say(text);
+        assert!(d.fired(&format!("high_stakes:{topic}")), "{text}: {d}");
+    }
+}
+
+/// Asserts that no message escalates.
+fn assert_calm(texts: &[&str]) {
+    for text in texts {
+        let d = say(text);
+        assert!(!d.escalate, "{text}: {d}");
+    }
+}
+
 fn score_of(d: &Decision, code: &str) -> f32 {
     d.signals
         .iter()
@@ -218,14 +234,12 @@ fn high_stakes_topics_fire_on_events_not_on_questions_about_them() {
 
 #[test]
 fn a_topic_phrase_right_after_a_negation_is_denied_not_reported() {
-    for text in [
+    assert_calm(&[
         "I'm not going to sue anyone, I just want my delivery fee back",
         "i was never locked out, i just want to change my email",
-    ] {
-        assert!(!say(text).escalate, "{text}: {}", say(text));
-    }
+    ]);
     // Phrases that carry their own negation still count, and so does a negation further back.
-    for (text, topic) in [
+    assert_topics(&[
         ("there's a purchase on my card i did not make", "fraud"),
         (
             "i can't believe it, my account is locked again",
@@ -235,26 +249,18 @@ fn a_topic_phrase_right_after_a_negation_is_denied_not_reported() {
             "not sure why, but my lawyer will be contacting you",
             "legal",
         ),
-    ] {
-        assert!(
-            say(text).fired(&format!("high_stakes:{topic}")),
-            "{text}: {}",
-            say(text)
-        );
-    }
+    ]);
 }
 
 #[test]
 fn a_topic_told_as_over_and_settled_is_not_reported() {
-    for text in [
+    assert_calm(&[
         "I was locked out yesterday but the reset link worked and I'm back in. How do I turn on two-step verification?",
         "there was a charge i didn't recognise, but it turns out my husband ordered dog food on our card",
         "someone used my card last month but your team reversed them. does the new card have the same limit?",
-    ] {
-        assert!(!say(text).escalate, "{text}: {}", say(text));
-    }
+    ]);
     // Settled words before the event, or a lockout the reset did not fix, still count.
-    for (text, topic) in [
+    assert_topics(&[
         (
             "the reset link worked last time, but now my account is locked again",
             "locked_account",
@@ -263,41 +269,33 @@ fn a_topic_told_as_over_and_settled_is_not_reported() {
             "i'm locked out of my account and the reset link didn't work",
             "locked_account",
         ),
-    ] {
-        assert!(
-            say(text).fired(&format!("high_stakes:{topic}")),
-            "{text}: {}",
-            say(text)
-        );
-    }
+    ]);
 }
 
 #[test]
 fn someone_elses_loss_or_account_is_not_the_customers_moment() {
-    for text in [
+    assert_calm(&[
         "My coworker's dad died, what's a good card and a small gift under $40?",
         "do you have sympathy cards in french? need one for a coworker whose mother passed",
         "My Netflix account got suspended, can I buy a Netflix gift card at your store?",
         "Is there a fee to cancel Juniper Plus before the year is up?",
-    ] {
-        assert!(!say(text).escalate, "{text}: {}", say(text));
-    }
+    ]);
     // A death told as the past it is: "before" and "after" are not hypothetical there.
-    for text in [
-        "my husband bought me a gift card before he died and now i cant use it",
-        "after my mom passed i need to close her account",
-    ] {
-        assert!(
-            say(text).fired("high_stakes:bereavement"),
-            "{text}: {}",
-            say(text)
-        );
-    }
+    assert_topics(&[
+        (
+            "my husband bought me a gift card before he died and now i cant use it",
+            "bereavement",
+        ),
+        (
+            "after my mom passed i need to close her account",
+            "bereavement",
+        ),
+    ]);
 }
 
 #[test]
 fn threats_sickness_and_deaths_told_in_passing_are_recognised_and_denials_are_not() {
-    for (text, topic) in [
+    assert_topics(&[
         (
             "Refund me for the broken patio set or I'm doing a chargeback through my bank.",
             "legal",
@@ -310,27 +308,19 @@ fn threats_sickness_and_deaths_told_in_passing_are_recognised_and_denials_are_no
             "My brother ordered a recliner for Mom before she passed, it's coming Thursday",
             "bereavement",
         ),
-    ] {
-        assert!(
-            say(text).fired(&format!("high_stakes:{topic}")),
-            "{text}: {}",
-            say(text)
-        );
-    }
-    for text in [
+    ]);
+    assert_calm(&[
         "I think I lost my Juniper Pay card at the mall. No weird charges on it. Can I get a replacement?",
         "My brother is taking his landlord to small claims court and needs a filing cabinet",
         "how long does a chargeback take to show up?",
         "home sick from work so i missed the delivery, can you redeliver?",
         "my dad passed it to me, how do I register the warranty?",
-    ] {
-        assert!(!say(text).escalate, "{text}: {}", say(text));
-    }
+    ]);
 }
 
 #[test]
 fn french_and_spanish_moments_are_recognised_told_either_way_round() {
-    for (text, topic) in [
+    assert_topics(&[
         ("Me robaron la tarjeta ayer en el metro", "fraud"),
         ("On m'a volé ma carte hier", "fraud"),
         ("Bloquearon mi cuenta y no puedo pagar", "locked_account"),
@@ -345,19 +335,11 @@ fn french_and_spanish_moments_are_recognised_told_either_way_round() {
             "Ma mère est morte le mois dernier, je dois fermer son compte",
             "bereavement",
         ),
-    ] {
-        assert!(
-            say(text).fired(&format!("high_stakes:{topic}")),
-            "{text}: {}",
-            say(text)
-        );
-    }
-    for text in [
+    ]);
+    assert_calm(&[
         "Avez-vous des avocats bio en stock cette semaine ?",
         "Je voudrais acheter du saumon fumé",
-    ] {
-        assert!(!say(text).escalate, "{text}: {}", say(text));
-    }
+    ]);
 }
 
 #[test]
