@@ -161,16 +161,9 @@ impl Detector {
         let mut hits = rules.hits(&text, message, vectors);
         // A topic inside a hypothetical ("if I close my account...") is a question about it;
         // meaning can't tell where the topic sits, so only an ask for a person survives one.
-        let toks = tokens(&text);
-        if self.policy.topics.hypothetical(&toks) {
+        if self.policy.topics.hypothetical(&tokens(&text)) {
             hits.kinds.retain(|(kind, _)| *kind == Kind::Explicit);
         }
-        // Nor does a topic its phrases tell as settled ("...but the reset link worked") or
-        // an exception reads in another sense ("my coworker's dad died").
-        let mut quiet = self.policy.topics.settled(&toks);
-        quiet.extend(self.policy.topics.excepted(&toks));
-        hits.kinds
-            .retain(|(kind, _)| !matches!(kind, Kind::Topic(i) if quiet.contains(i)));
         Ok(hits)
     }
 
@@ -288,7 +281,9 @@ impl Detector {
     /// Topics recognised by phrase, then by meaning (a topic counted once). A phrase of a
     /// topic the classifier knows (one with examples) doesn't count when the classifier is
     /// sure the message is routine (`matching.veto`): "I didn't recognise a charge, but it
-    /// turned out to be my daughter's" says the words of fraud and is not fraud.
+    /// turned out to be my daughter's" says the words of fraud and is not fraud. Meaning
+    /// doesn't report a topic the phrases tell as settled ("...but the reset link worked") or
+    /// an exception reads in another sense ("my coworker's dad died").
     fn topics(&self, toks: &[super::text::Token], meaning: &Recognised) -> Vec<(usize, Hit)> {
         let known = |i: usize| {
             self.policy
@@ -297,10 +292,9 @@ impl Detector {
                 .iter()
                 .any(|k| k.kind == Kind::Topic(i))
         };
-        let mut hits: Vec<(usize, Hit)> = self
-            .policy
-            .topics
-            .phrase_hits(toks)
+        let told = self.policy.topics.told(toks);
+        let mut hits: Vec<(usize, Hit)> = told
+            .reported
             .into_iter()
             .filter(|&i| {
                 let overruled = meaning.routine && known(i);
@@ -316,6 +310,7 @@ impl Detector {
             .collect();
         for (kind, sim) in &meaning.kinds {
             if let Kind::Topic(i) = *kind
+                && !told.quiet.contains(&i)
                 && !hits.iter().any(|(j, _)| *j == i)
             {
                 hits.push((i, Hit::Meaning(*sim)));

@@ -26,6 +26,7 @@ impl ExplicitRules {
     /// Whether the message asks for a person (and doesn't negate the request).
     pub(crate) fn asks_for_person(&self, tokens: &[Token]) -> bool {
         spans_without(tokens, &self.patterns, &self.except)
+            .0
             .into_iter()
             .any(|(start, _)| !preceded_by(tokens, start, NEGATION_WINDOW, NEGATORS))
     }

@@ -53,15 +53,14 @@ pub(crate) fn span_before(tokens: &[Token], start: usize, window: usize, spans: 
         .any(|&(s, end)| end <= start && end + window >= start && tokens[s].sentence == at.sentence)
 }
 
-/// The spans of `patterns` in `tokens` that no span of `except` overlaps.
+/// The spans of `patterns` in `tokens` that no span of `except` overlaps, and those one does.
 pub(crate) fn spans_without(
     tokens: &[Token],
     patterns: &[Pattern],
     except: &[Pattern],
-) -> Vec<Span> {
+) -> (Vec<Span>, Vec<Span>) {
     let blocked = spans_of(tokens, except);
     spans_of(tokens, patterns)
         .into_iter()
-        .filter(|span| !blocked.iter().any(|b| super::pattern::overlaps(*span, *b)))
-        .collect()
+        .partition(|span| !blocked.iter().any(|b| super::pattern::overlaps(*span, *b)))
 }

@@ -3,7 +3,7 @@
 //! configured. A phrase inside a hypothetical ("if I cancel Plus, do I keep my points?") is
 //! a question about the topic, not the topic happening, and doesn't count.
 
-use super::super::pattern::{Classes, Pattern, overlaps};
+use super::super::pattern::{Classes, Pattern};
 use super::super::policy::raw::{RawMatching, RawTopic};
 use super::super::text::Token;
 use super::{compile_all, span_before, spans_of, spans_without};
@@ -30,6 +30,15 @@ pub(crate) struct TopicRules {
     negation: Vec<Pattern>,
     negation_window: usize,
     settled: Vec<Pattern>,
+}
+
+/// What a message's phrases say of the topics (see [`TopicRules::told`]).
+#[derive(Debug, Default)]
+pub(crate) struct Told {
+    /// Topics (by index) a phrase reports.
+    pub reported: Vec<usize>,
+    /// Topics (by index) meaning must not report: told as settled, or excepted.
+    pub quiet: Vec<usize>,
 }
 
 /// How a topic was recognised.
@@ -117,73 +126,43 @@ impl TopicRules {
         })
     }
 
-    /// The topics (by index) whose phrases match outside a hypothetical, not right after a
-    /// negation ("I'm not going to sue") and not before words that say it is settled ("I was
-    /// locked out, but the reset link worked").
-    pub(crate) fn phrase_hits(&self, toks: &[Token]) -> Vec<usize> {
-        self.told(toks)
-            .into_iter()
-            .filter(|&(_, settled)| !settled)
-            .map(|(i, _)| i)
-            .collect()
-    }
-
-    /// The topics (by index) told first and then said to be settled: meaning doesn't get to
-    /// report them either.
-    pub(crate) fn settled(&self, toks: &[Token]) -> Vec<usize> {
-        self.told(toks)
-            .into_iter()
-            .filter(|&(_, settled)| settled)
-            .map(|(i, _)| i)
-            .collect()
-    }
-
-    /// The topics whose phrases match outside a hypothetical and not right after a negation,
-    /// each with whether settled words follow its first such match (whatever is said of it
-    /// after that, a conjunction's part can sit anywhere, is about the settled event).
-    fn told(&self, toks: &[Token]) -> Vec<(usize, bool)> {
+    /// What the message's phrases say of each topic: which they report (outside a
+    /// hypothetical, not right after a negation: "I'm not going to sue", and not told as
+    /// settled: "I was locked out, but the reset link worked") and which meaning must not
+    /// report either (told as settled, or read by an exception in another sense: "my
+    /// coworker's dad died").
+    pub(crate) fn told(&self, toks: &[Token]) -> Told {
         // Found once per message, not once per phrase match.
         let hypothetical = spans_of(toks, &self.hypothetical);
         let negation = spans_of(toks, &self.negation);
         let settled = spans_of(toks, &self.settled);
-        self.topics
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| {
-                let (_, end) = spans_without(toks, &t.phrases, &t.except)
-                    .into_iter()
-                    .filter(|&(start, _)| {
-                        !span_before(toks, start, self.window, &hypothetical)
-                            && !span_before(toks, start, self.negation_window, &negation)
-                    })
-                    .min()?;
-                Some((i, settled.iter().any(|&(s, _)| s >= end)))
-            })
-            .collect()
+        let mut told = Told::default();
+        for (i, t) in self.topics.iter().enumerate() {
+            let (open, excepted) = spans_without(toks, &t.phrases, &t.except);
+            // Settled words after the first counted match settle the topic: whatever is said
+            // of it after that (a conjunction's part can sit anywhere) is about that event.
+            let first = open
+                .into_iter()
+                .filter(|&(start, _)| {
+                    !span_before(toks, start, self.window, &hypothetical)
+                        && !span_before(toks, start, self.negation_window, &negation)
+                })
+                .min();
+            let is_settled = first.is_some_and(|(_, end)| settled.iter().any(|&(s, _)| s >= end));
+            if first.is_some() && !is_settled {
+                told.reported.push(i);
+            }
+            if is_settled || !excepted.is_empty() {
+                told.quiet.push(i);
+            }
+        }
+        told
     }
 
     /// Whether the message is phrased as a hypothetical anywhere (embedding hits, which can't
     /// say where the topic sits in the message, are dropped then).
     pub(crate) fn hypothetical(&self, toks: &[Token]) -> bool {
         self.hypothetical.iter().any(|p| !p.find(toks).is_empty())
-    }
-
-    /// The topics (by index) one of whose phrases an exception cancels ("my coworker's dad
-    /// died"): the message says those words in the sense that is not the topic, so meaning
-    /// doesn't get to report the topic either.
-    pub(crate) fn excepted(&self, toks: &[Token]) -> Vec<usize> {
-        self.topics
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| {
-                let blocked = spans_of(toks, &t.except);
-                !blocked.is_empty()
-                    && spans_of(toks, &t.phrases)
-                        .into_iter()
-                        .any(|span| blocked.iter().any(|b| overlaps(span, *b)))
-            })
-            .map(|(i, _)| i)
-            .collect()
     }
 }
 
